@@ -1,0 +1,227 @@
+"""The command line both dataset modules share: `train` and `sample`, and exit-2 error handling.
+
+Every hyper-parameter is a flag whose default is None, meaning "not given": the architecture's default
+applies (the notebook's values for the notebook model), and on --resume the run's own setting applies.
+Bad input exits with status 2 and a one-line message, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from common.config import ARCHITECTURE_FIELDS, Config, ConfigError, resolve
+from common.data import DataError, ImageSet
+from common.gan import ArchSpec
+from common.rundir import RunDir, RunDirError, check_writable_dir
+
+
+class DatasetModule(NamedTuple):
+    """What a dataset package (dcgan_mnist, dcgan_cifar) tells the shared CLI."""
+
+    prog: str
+    datasets: tuple[str, ...]
+    architectures: Mapping[str, ArchSpec]
+    default_arch: str
+    defaults: Mapping[str, Any]  # the module's defaults over Config's (e.g. CIFAR's 50 epochs)
+    load_data: Callable[[Config], ImageSet]  # the training images of a config
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    flags_to_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # e.g. --class -> class_label
+
+
+class UsageError(ValueError):
+    """Bad command-line input."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line (and exit 2), without the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+USER_ERRORS = (DataError, ConfigError, RunDirError, UsageError)
+
+
+def _nonnegative_or_any(text: str) -> int:
+    return int(text)  # range checks live in Config.validate, so the message names the flag
+
+
+def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog=module.prog, description=f"DCGAN in TensorFlow 1.x graph style: {module.prog}"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    train = commands.add_parser("train", help="train a GAN into a run directory")
+    train.add_argument("--dataset", choices=module.datasets, help=f"default {module.datasets[0]}")
+    train.add_argument("--arch", choices=sorted(module.architectures), help=f"default {module.default_arch}")
+    train.add_argument(
+        "--data-dir", help="where the data files are (else $DCGAN_DATA_DIR, the Keras cache, download)"
+    )
+    train.add_argument("--out", help="run directory (default runs/DATASET or runs/DATASET-ARCH)")
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    defaults = Config()
+    hyper = train.add_argument_group("hyper-parameters (defaults: the architecture's; notebook shown)")
+    for flag, kind, help_text in (
+        ("epochs", int, "epochs over the training set"),
+        ("max-steps", int, "stop after this many steps in total (also on resume)"),
+        ("batch-size", int, "images per step"),
+        ("noise-dim", int, "length of z"),
+        ("learning-rate", float, "Adam learning rate of both networks"),
+        ("beta1", float, "Adam beta1"),
+        ("label-smoothing", float, "one-sided: real targets are 1 - this"),
+        ("lrelu-alpha", float, "leaky ReLU slope"),
+        ("keep-prob", float, "dropout keep probability"),
+        ("bn-momentum", float, "batch-norm moving-average momentum"),
+        ("bn-epsilon", float, "batch-norm epsilon"),
+    ):
+        field = flag.replace("-", "_")
+        hyper.add_argument(f"--{flag}", type=kind, help=f"{help_text} (notebook: {getattr(defaults, field)})")
+    hyper.add_argument("--noise", choices=("uniform", "normal"), help="z distribution (notebook: uniform)")
+    hyper.add_argument("--lr-decay", choices=("constant", "linear"), help="learning-rate schedule")
+    hyper.add_argument(
+        "--quirks",
+        choices=("fixed", "original"),
+        help="original: reproduce the notebook's bugs (one UPDATE_OPS for both optimizers, dropout when "
+        "sampling, a lost leaky ReLU in D), for study (default fixed)",
+    )
+    outputs = train.add_argument_group("reproducibility and outputs")
+    outputs.add_argument(
+        "--seed", type=_nonnegative_or_any, help="seed of weights, data order, noise, dropout (0)"
+    )
+    for flag, help_text in (
+        ("log-every", "steps per history.csv row and TensorBoard point"),
+        ("sample-every", "steps between sample grids"),
+        ("checkpoint-every", "steps between checkpoints"),
+        ("keep-checkpoints", "checkpoints kept"),
+        ("grid-size", "images in the fixed sample grid"),
+        ("eval-every", "steps between quality evaluations (0: never)"),
+        ("eval-samples", "generated images per evaluation during training"),
+    ):
+        field = flag.replace("-", "_")
+        outputs.add_argument(f"--{flag}", type=int, help=f"{help_text} ({getattr(defaults, field)})")
+    outputs.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if module.add_arguments:
+        module.add_arguments(train)
+
+    sample = commands.add_parser("sample", help="generate images from a run's latest checkpoint")
+    sample.add_argument("--run", required=True, help="run directory")
+    sample.add_argument("--n", type=int, default=64, help="number of images (64)")
+    sample.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy (uint8 array)")
+    sample.add_argument("--seed", type=int, help="noise seed (the run's seed)")
+    return parser
+
+
+def config_flags(args: argparse.Namespace, module: DatasetModule) -> dict[str, Any]:
+    """The Config fields the user gave on the command line (None: not given)."""
+    given = {k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__}
+    if module.flags_to_config:
+        given.update(module.flags_to_config(vars(args)))
+    return given
+
+
+def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tuple[ArchSpec, Config, RunDir]:
+    flags = config_flags(args, module)
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+        run = RunDir(args.out)
+        if not run.has_run():
+            raise RunDirError(f"--resume: {run.path} holds no run (no config.json)")
+        if not run.latest_checkpoint():
+            raise RunDirError(f"--resume: {run.path} has no checkpoint to resume from")
+        saved = Config.from_dict(run.read_config()["config"])
+        for field in ARCHITECTURE_FIELDS:
+            if flags.get(field) is not None and flags[field] != getattr(saved, field):
+                raise ConfigError(
+                    f"--resume with a different architecture: {field} is {getattr(saved, field)!r} in "
+                    f"{run.path}, not {flags[field]!r}; start a new run with another --out"
+                )
+        config = saved.replace(**{k: v for k, v in flags.items() if v is not None}, out=str(run.path))
+        if config.arch not in module.architectures:
+            raise ConfigError(
+                f"--resume: {run.path} was trained with arch {config.arch!r}, unknown to {module.prog}"
+            )
+        return module.architectures[config.arch], config.validate(), run
+
+    arch = flags.get("arch") or module.default_arch
+    spec = module.architectures[arch]
+    dataset = (
+        flags.get("dataset")
+        or spec.defaults.get("dataset")
+        or module.defaults.get("dataset")
+        or module.datasets[0]
+    )
+    default_out = f"runs/{dataset}" if arch == module.default_arch else f"runs/{dataset}-{arch}"
+    base = {**module.defaults, **spec.defaults, "arch": arch, "dataset": dataset, "out": default_out}
+    config = resolve(base, flags)
+    run = RunDir(config.out)
+    check_writable_dir(run.path)
+    if run.has_run():
+        raise RunDirError(
+            f"{run.path} already holds a run: add --resume to continue it, or choose another --out"
+        )
+    return spec, config, run
+
+
+def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
+    from common.train import NanLossError, train
+
+    spec, config, run = resolve_train_config(args, module)
+    data = module.load_data(config)  # before anything is written: bad data leaves no run directory
+    try:
+        result = train(spec, config, data, run, resume=args.resume, progress=not args.no_progress)
+    except NanLossError as err:
+        print(f"{module.prog}: error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"trained {result.steps} steps in {result.seconds:.1f} s ({result.images_per_second:.1f} images/s); "
+        f"run directory: {result.run_dir}"
+    )
+    return 0
+
+
+def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
+    from common.sampling import Generator, write_images
+
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npy"):
+        raise UsageError(f"--out must end in .png (a grid) or .npy (a uint8 array), got {out.name!r}")
+    if args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    if out.exists() and out.is_dir():
+        raise UsageError(f"--out {out} is a directory")
+    check_writable_dir(out.parent if str(out.parent) else Path("."))
+    run = RunDir(args.run)
+    config = Config.from_dict(run.read_config()["config"])
+    if config.arch not in module.architectures:
+        raise ConfigError(f"{run.path} was trained with arch {config.arch!r}, unknown to {module.prog}")
+    spec = module.architectures[config.arch]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with Generator(run, spec, config) as generator:
+        images = generator.generate(args.n, config.seed if args.seed is None else args.seed)
+    write_images(images, out)
+    print(f"wrote {len(images)} images to {out} (from {generator.checkpoint})")
+    return 0
+
+
+def main(module: DatasetModule, argv: Sequence[str] | None = None) -> int:
+    args = build_parser(module).parse_args(argv)
+    try:
+        if args.command == "train":
+            return command_train(args, module)
+        return command_sample(args, module)
+    except USER_ERRORS as err:
+        print(f"{module.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{module.prog}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,423 @@
+"""The GAN graph, in the notebook's order: inputs, (generator, discriminator: from the spec), losses,
+optimizers, then the inference sampler. `build_gan` puts them together into one `GANGraph`.
+
+Graph construction is pure: each function takes tensors and returns a named tuple of tensors and ops.
+The only side effect is the one TF1 itself has: batch norm adds its moving-average updates to
+UPDATE_OPS, and the optimizers pick them up from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from common.config import Config, ConfigError
+from common.layers import UPDATE_OPS, SeedStream, Training
+
+v1 = tf.compat.v1
+
+# A network maps (input, training, config, seeds) to images in [-1, 1] (generator) or logits (discriminator).
+Network = Callable[[tf.Tensor, Training, Config, SeedStream | None], tf.Tensor]
+
+SCHEDULES = ("g_then_d", "d_then_g", "simultaneous")
+# Stream ids folded into (seed, step) so noise, dropout and data order never share random numbers.
+NOISE_STREAM, FIRST_TOWER_STREAM, SECOND_TOWER_STREAM, SHUFFLE_STREAM, SAMPLE_STREAM = 1, 2, 3, 4, 5
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchSpec:
+    """What differs between architectures: the two networks, their defaults, and how a step runs.
+
+    schedule: "g_then_d" (the notebook: the G update, then the D update on the updated G's fakes),
+    "d_then_g", or "simultaneous" (both updates from one forward pass).
+    d_batches: "separate" (D called on real and on fake: two sets of batch statistics) or "concat"
+    (one call on both, split afterwards).
+    """
+
+    name: str
+    image_shape: tuple[int, int, int]
+    generator: Network
+    discriminator: Network
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    schedule: str = "g_then_d"
+    d_batches: str = "separate"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.d_batches not in ("separate", "concat"):
+            raise ValueError(f"unknown d_batches {self.d_batches!r}")
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+class Inputs(NamedTuple):
+    real_images: tf.Tensor  # [None, H, W, C] in [-1, 1]; defaults to this step's batch, sliced in-graph
+    noise: tf.Tensor  # [None, noise_dim]; defaults to this step's noise, drawn from (seed, step)
+    global_step: tf.Variable
+    epoch: tf.Tensor
+    steps_per_epoch: int
+    dataset_feed: tf.Tensor  # uint8 placeholder fed once, to load the data set onto the device
+    load_dataset: tf.Operation
+    shuffle: tf.Operation  # draws the order of the current epoch; run at each epoch's first step
+
+
+def draw_noise(shape: tf.Tensor | list, seed: tf.Tensor, kind: str) -> tf.Tensor:
+    if kind == "normal":
+        return tf.random.stateless_normal(shape, seed=seed)
+    return tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
+
+
+def scale_images(images_uint8: tf.Tensor) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], the range of the generator's tanh."""
+    return tf.cast(images_uint8, tf.float32) / 127.5 - 1.0
+
+
+def model_inputs(image_shape: tuple[int, int, int], n_images: int, config: Config) -> Inputs:
+    """The notebook's two placeholders, fed by default from the graph itself.
+
+    The whole data set lives in a uint8 variable on the device; each step slices its batch out of a
+    per-epoch permutation and draws its noise from (seed, step). No feed_dict in the loop, and the state
+    that decides a batch is only the step, which is checkpointed: resume is exact.
+    """
+    steps_per_epoch = n_images // config.batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than the data set ({n_images} images)")
+    global_step = v1.train.get_or_create_global_step()
+    with tf.name_scope("inputs"):
+        epoch = global_step // steps_per_epoch
+        dataset_feed = v1.placeholder(tf.uint8, [n_images, *image_shape], name="dataset_feed")
+        # Local variables: not checkpointed (the data is the data; the order is recomputed from the step).
+        dataset_images = v1.Variable(
+            dataset_feed, trainable=False, collections=[v1.GraphKeys.LOCAL_VARIABLES], name="dataset_images"
+        )
+        epoch_order = v1.Variable(
+            tf.range(n_images),
+            trainable=False,
+            collections=[v1.GraphKeys.LOCAL_VARIABLES],
+            name="epoch_order",
+        )
+        shuffle_seed = tf.random.experimental.stateless_fold_in(
+            tf.stack([config.seed, epoch]), SHUFFLE_STREAM
+        )
+        order = tf.argsort(tf.random.stateless_uniform([n_images], seed=shuffle_seed))
+        shuffle = v1.assign(epoch_order, order, name="shuffle").op
+
+        start = (global_step % steps_per_epoch) * config.batch_size
+        batch_indices = epoch_order[start : start + config.batch_size]
+        batch = scale_images(tf.gather(dataset_images, batch_indices))
+        real_images = v1.placeholder_with_default(batch, [None, *image_shape], name="real_images")
+
+        step_seed = tf.stack([tf.constant(config.seed, tf.int64), global_step])
+        noise_seed = tf.random.experimental.stateless_fold_in(step_seed, NOISE_STREAM)
+        step_noise = draw_noise([config.batch_size, config.noise_dim], noise_seed, config.noise)
+        noise = v1.placeholder_with_default(step_noise, [None, config.noise_dim], name="noise")
+    return Inputs(
+        real_images,
+        noise,
+        global_step,
+        epoch,
+        steps_per_epoch,
+        dataset_feed,
+        dataset_images.initializer,
+        shuffle,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- losses
+class Losses(NamedTuple):
+    d_loss: tf.Tensor
+    g_loss: tf.Tensor
+    d_real: tf.Tensor  # mean D(x): the probability D gives real images
+    d_fake: tf.Tensor  # mean D(G(z))
+
+
+def gan_losses(d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor, label_smoothing: float) -> Losses:
+    """Sigmoid cross-entropy with one-sided label smoothing: real targets 1 - smoothing, fakes 0.
+
+    As the notebook, G's target for its fakes is smoothed too.
+    """
+    real_target = 1.0 - label_smoothing
+    d_loss_real = tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(
+            logits=d_logits_real, labels=tf.ones_like(d_logits_real) * real_target
+        )
+    )
+    d_loss_fake = tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(logits=d_logits_fake, labels=tf.zeros_like(d_logits_fake))
+    )
+    g_loss = tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(
+            logits=d_logits_fake, labels=tf.ones_like(d_logits_fake) * real_target
+        )
+    )
+    d_real = tf.reduce_mean(tf.sigmoid(d_logits_real))
+    d_fake = tf.reduce_mean(tf.sigmoid(d_logits_fake))
+    return Losses(
+        tf.add(d_loss_real, d_loss_fake, name="d_loss"), tf.identity(g_loss, name="g_loss"), d_real, d_fake
+    )
+
+
+# ------------------------------------------------------------------------------ one forward pass: tower
+class Tower(NamedTuple):
+    """One forward pass of G and D for a training step, built inside its own name scope."""
+
+    scope: str
+    fake_images: tf.Tensor
+    d_logits_real: tf.Tensor
+    d_logits_fake: tf.Tensor
+    losses: Losses
+
+
+def call_network(
+    net: Network, scope: str, reuse: bool, x: tf.Tensor, training: Training, config: Config, seeds
+):
+    with v1.variable_scope(scope, reuse=reuse):
+        return net(x, training, config, seeds)
+
+
+def build_tower(
+    spec: ArchSpec,
+    config: Config,
+    inputs: Inputs,
+    scope: str,
+    stream: int,
+    reuse: bool,
+) -> Tower:
+    """G(z), D(x) and D(G(z)) in training mode, under name scope `scope`.
+
+    The variables are shared between towers (variable_scope reuse), the ops are not: each tower's batch
+    norm adds its own update ops, named `scope/generator/...` and `scope/discriminator...`.
+    """
+    with tf.name_scope(scope):
+        step_seed = tf.stack([tf.constant(config.seed, tf.int64), inputs.global_step])
+        seeds = SeedStream(tf.random.experimental.stateless_fold_in(step_seed, stream))
+        fake = call_network(spec.generator, "generator", reuse, inputs.noise, True, config, seeds)
+        if spec.d_batches == "concat":
+            both = tf.concat([inputs.real_images, fake], axis=0)
+            logits = call_network(spec.discriminator, "discriminator", reuse, both, True, config, seeds)
+            d_logits_real, d_logits_fake = tf.split(
+                logits, [tf.shape(inputs.real_images)[0], tf.shape(fake)[0]]
+            )
+        else:
+            d_logits_real = call_network(
+                spec.discriminator, "discriminator", reuse, inputs.real_images, True, config, seeds
+            )
+            d_logits_fake = call_network(spec.discriminator, "discriminator", True, fake, True, config, seeds)
+        losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing)
+    return Tower(scope, fake, d_logits_real, d_logits_fake, losses)
+
+
+# ------------------------------------------------------------------------------------------ optimizers
+class TrainOps(NamedTuple):
+    g_train: tf.Operation
+    d_train: tf.Operation
+    step: tf.Operation  # both updates in the spec's order, then global_step += 1: one sess.run per step
+    learning_rate: tf.Tensor
+    g_update_ops: list  # the UPDATE_OPS each optimizer waits for: shown by tests and the pitfalls lab
+    d_update_ops: list
+
+
+def network_update_ops(tower: Tower, network: str | None, config: Config) -> list:
+    """The batch-norm updates a train op must wait for.
+
+    Fixed: only its own network's, from its own tower. The notebook (quirks=original) took the whole
+    collection, so every step also ran the other network's updates (here: everything its tower added).
+    """
+    if config.original_quirks or network is None:
+        return v1.get_collection(UPDATE_OPS, scope=f"{tower.scope}/")
+    return v1.get_collection(UPDATE_OPS, scope=f"{tower.scope}/{network}")
+
+
+def learning_rate(config: Config, global_step: tf.Tensor, total_steps: int) -> tf.Tensor:
+    if config.lr_decay == "linear":
+        progress = tf.cast(global_step, tf.float32) / float(max(total_steps, 1))
+        return config.learning_rate * tf.maximum(1.0 - progress, 0.0)
+    return tf.constant(config.learning_rate, tf.float32)
+
+
+def adam_train_op(
+    loss: tf.Tensor, network: str, update_ops: list, lr: tf.Tensor, config: Config
+) -> tf.Operation:
+    """Adam over one network's variables, under a control dependency on its batch-norm updates."""
+    variables = v1.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES, scope=f"{network}/")
+    with tf.control_dependencies(update_ops):
+        optimizer = v1.train.AdamOptimizer(lr, beta1=config.beta1, name=f"{network}_adam")
+        return optimizer.minimize(loss, var_list=variables, name=f"{network}_train")
+
+
+# ---------------------------------------------------------------------------------------------- sampler
+class Sampler(NamedTuple):
+    noise: tf.Tensor  # placeholder [None, noise_dim]
+    seed: tf.Tensor  # placeholder_with_default: the dropout seed, used only in quirks=original
+    images: tf.Tensor  # [-1, 1]
+    images_uint8: tf.Tensor
+
+
+def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler:
+    """The inference generator: BN on moving statistics, no dropout; variables shared (reuse=True).
+
+    Built once, before the graph is finalized: the notebook rebuilt it every 101 steps, adding a whole
+    generator to the graph each time. reuse=False builds it alone (to sample from a checkpoint).
+    """
+    with tf.name_scope("sampler"):
+        noise = v1.placeholder(tf.float32, [None, config.noise_dim], name="sample_noise")
+        seed = v1.placeholder_with_default(
+            tf.constant([config.seed, SAMPLE_STREAM], tf.int64), [2], name="seed"
+        )
+        # quirks=original keeps dropout on at sampling time, so it needs random masks.
+        seeds = SeedStream(seed) if config.original_quirks else None
+        images = call_network(spec.generator, "generator", reuse, noise, False, config, seeds)
+        images_uint8 = tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+    return Sampler(noise, seed, images, images_uint8)
+
+
+def sample_noise(config: Config, n: int, seed: int) -> np.ndarray:
+    """A reproducible numpy noise batch for the sampler (grids and `sample`), from its own generator."""
+    rng = np.random.default_rng([seed, SAMPLE_STREAM])
+    if config.noise == "normal":
+        return rng.standard_normal((n, config.noise_dim), dtype=np.float32)
+    return rng.uniform(-1.0, 1.0, (n, config.noise_dim)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- the GAN
+class Summaries(NamedTuple):
+    scalars: tf.Tensor  # merged scalar summaries of the step
+    sample_grid: tf.Tensor  # image summary of the sampler's output
+
+
+class GANGraph(NamedTuple):
+    spec: ArchSpec
+    inputs: Inputs
+    towers: tuple[Tower, ...]
+    losses: Losses  # what a step reports: D's from the D update's pass, G's from the G update's
+    train: TrainOps
+    sampler: Sampler
+    summaries: Summaries
+    init: tf.Operation
+    saver: v1.train.Saver
+
+
+def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps: int):
+    """Towers and train ops in the spec's order; the second update's tower waits for the first update.
+
+    g_then_d reproduces the notebook's two `sess.run` calls in one: the D step runs after, and sees the
+    fakes of, the updated generator, from the same noise batch.
+    """
+    lr = learning_rate(config, inputs.global_step, total_steps)
+    first = build_tower(spec, config, inputs, "step", FIRST_TOWER_STREAM, reuse=False)
+    if spec.schedule == "simultaneous":
+        g_update_ops = network_update_ops(first, "generator", config)
+        d_update_ops = network_update_ops(first, "discriminator", config)
+        # Both gradients from one forward pass: compute both before either update is applied.
+        g_train = adam_train_op(first.losses.g_loss, "generator", g_update_ops, lr, config)
+        d_train = adam_train_op(first.losses.d_loss, "discriminator", d_update_ops, lr, config)
+        towers, losses = (first,), first.losses
+        last = tf.group(g_train, d_train)
+    else:
+        first_net, second_net = ("generator", "discriminator")
+        if spec.schedule == "d_then_g":
+            first_net, second_net = second_net, first_net
+        first_updates = network_update_ops(first, first_net, config)
+        first_loss = first.losses.g_loss if first_net == "generator" else first.losses.d_loss
+        first_train = adam_train_op(first_loss, first_net, first_updates, lr, config)
+        with tf.control_dependencies([first_train]):
+            second = build_tower(spec, config, inputs, "second_step", SECOND_TOWER_STREAM, reuse=True)
+        second_updates = network_update_ops(second, second_net, config)
+        second_loss = second.losses.g_loss if second_net == "generator" else second.losses.d_loss
+        second_train = adam_train_op(second_loss, second_net, second_updates, lr, config)
+        towers = (first, second)
+        g_tower, d_tower = (first, second) if first_net == "generator" else (second, first)
+        g_train, d_train = (
+            (first_train, second_train) if first_net == "generator" else (second_train, first_train)
+        )
+        g_update_ops, d_update_ops = (
+            (first_updates, second_updates) if first_net == "generator" else (second_updates, first_updates)
+        )
+        losses = Losses(
+            d_tower.losses.d_loss, g_tower.losses.g_loss, d_tower.losses.d_real, d_tower.losses.d_fake
+        )
+        last = second_train
+    with tf.control_dependencies([last]):
+        step = v1.assign_add(inputs.global_step, 1, name="train_step").op
+    return towers, losses, TrainOps(g_train, d_train, step, lr, g_update_ops, d_update_ops)
+
+
+def build_gan(spec: ArchSpec, config: Config, n_images: int, total_steps: int) -> GANGraph:
+    """The whole training graph, in the current default graph. Finalize the graph after this."""
+    v1.set_random_seed(config.seed)  # the initializers' seeds
+    inputs = model_inputs(spec.image_shape, n_images, config)
+    towers, losses, train = build_train_ops(spec, config, inputs, total_steps)
+    sampler = build_sampler(spec, config)
+    with tf.name_scope("summaries"):
+        scalars = v1.summary.merge(
+            [
+                v1.summary.scalar("d_loss", losses.d_loss),
+                v1.summary.scalar("g_loss", losses.g_loss),
+                v1.summary.scalar("d_real", losses.d_real),
+                v1.summary.scalar("d_fake", losses.d_fake),
+                v1.summary.scalar("learning_rate", train.learning_rate),
+            ]
+        )
+        sample_grid = v1.summary.image("sample_grid", sampler.images_uint8, max_outputs=16)
+    init = tf.group(v1.global_variables_initializer(), name="init")
+    saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, name="saver")
+    return GANGraph(
+        spec, inputs, towers, losses, train, sampler, Summaries(scalars, sample_grid), init, saver
+    )
+
+
+def parameter_counts() -> dict[str, int]:
+    """Trainable parameters of each network in the current graph."""
+    counts = {}
+    for network in ("generator", "discriminator"):
+        variables = v1.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES, scope=f"{network}/")
+        counts[network] = int(sum(np.prod(v.shape.as_list()) for v in variables))
+    return counts
+
+
+def forward_flops_per_image(spec: ArchSpec, config: Config) -> dict[str, int]:
+    """Multiply-adds x 2 of one image's forward pass through each network, from the layer shapes.
+
+    Counts the matrix work (MatMul, Conv2D, Conv2DBackpropInput for transposed convolutions); the
+    elementwise ops are a small remainder. Built in a scratch graph with batch 1.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        noise = v1.placeholder(tf.float32, [1, config.noise_dim])
+        images = v1.placeholder(tf.float32, [1, *spec.image_shape])
+        with tf.name_scope("g"):
+            call_network(spec.generator, "generator", False, noise, False, config, None)
+        with tf.name_scope("d"):
+            call_network(spec.discriminator, "discriminator", False, images, False, config, None)
+    flops = {"generator": 0, "discriminator": 0}
+    for op in graph.get_operations():
+        network = "generator" if op.name.startswith("g/") else "discriminator"
+        if op.type == "MatMul":
+            (m, k), n = op.inputs[0].shape.as_list(), op.outputs[0].shape[-1]
+            flops[network] += 2 * m * k * n
+        elif op.type == "Conv2D":
+            kh, kw, cin, _ = op.inputs[1].shape.as_list()
+            flops[network] += 2 * int(np.prod(op.outputs[0].shape.as_list())) * kh * kw * cin
+        elif op.type == "Conv2DBackpropInput":
+            # inputs: (output size, kernel [k, k, out, in], the transposed conv's input)
+            kh, kw, out_channels, _ = op.inputs[1].shape.as_list()
+            flops[network] += 2 * int(np.prod(op.inputs[2].shape.as_list())) * kh * kw * out_channels
+    return flops
+
+
+def train_step_flops_per_image(spec: ArchSpec, config: Config) -> int:
+    """Approximate FLOPs per real image of one training step (a backward pass costs ~2 forwards).
+
+    Two-tower schedules: G step = G fwd+bwd through D(G(z)) (3G + 3D) and D step = G fwd + D fwd+bwd on
+    real and fake (G + 6D). Simultaneous: one pass, 3G + 6D.
+    """
+    f = forward_flops_per_image(spec, config)
+    g, d = f["generator"], f["discriminator"]
+    if spec.schedule == "simultaneous":
+        return 3 * g + 6 * d
+    return 4 * g + 9 * d

@@ -1,0 +1,170 @@
+"""The few layers the DCGANs need, written on `tf.compat.v1.get_variable` and `tf.nn`.
+
+TensorFlow 2.16+ ships Keras 3, with which `tf.compat.v1.layers` raises. These functions replace
+`tf.layers.dense`, `conv2d`, `conv2d_transpose`, `batch_normalization` and `dropout` with the same
+defaults (Glorot-uniform kernels, zero biases, BN momentum 0.99 and epsilon 1e-3) and, for batch norm,
+the same mechanism: the moving-average updates are *ops added to* `tf.compat.v1.GraphKeys.UPDATE_OPS`,
+which nothing runs unless a train op is built under a control dependency on them.
+
+Every layer opens its own `variable_scope(name)`, so calling a network a second time under
+`variable_scope(..., reuse=True)` shares its variables.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+v1 = tf.compat.v1
+
+UPDATE_OPS = v1.GraphKeys.UPDATE_OPS
+Training = bool | tf.Tensor  # a Python bool, or a scalar bool tensor decided at run time
+
+
+def dense(x: tf.Tensor, units: int, name: str, use_bias: bool = True) -> tf.Tensor:
+    """`x @ kernel + bias` on a 2-D input."""
+    with v1.variable_scope(name):
+        kernel = v1.get_variable(
+            "kernel", [int(x.shape[-1]), units], initializer=v1.glorot_uniform_initializer()
+        )
+        y = tf.matmul(x, kernel)
+        if use_bias:
+            y = tf.nn.bias_add(y, v1.get_variable("bias", [units], initializer=v1.zeros_initializer()))
+        return y
+
+
+def conv2d(
+    x: tf.Tensor,
+    filters: int,
+    kernel_size: int,
+    strides: int,
+    padding: str,
+    name: str,
+    use_bias: bool = True,
+) -> tf.Tensor:
+    """NHWC convolution, `tf.layers.conv2d` style."""
+    with v1.variable_scope(name):
+        shape = [kernel_size, kernel_size, int(x.shape[-1]), filters]
+        kernel = v1.get_variable("kernel", shape, initializer=v1.glorot_uniform_initializer())
+        y = tf.nn.conv2d(x, kernel, strides=[1, strides, strides, 1], padding=padding.upper())
+        if use_bias:
+            y = tf.nn.bias_add(y, v1.get_variable("bias", [filters], initializer=v1.zeros_initializer()))
+        return y
+
+
+def transposed_output_size(size: int, kernel_size: int, strides: int, padding: str) -> int:
+    """Spatial size after a transposed convolution (what `tf.layers.conv2d_transpose` computes)."""
+    if padding.upper() == "SAME":
+        return size * strides
+    return (size - 1) * strides + max(kernel_size - strides, 0) + strides
+
+
+def conv2d_transpose(
+    x: tf.Tensor,
+    filters: int,
+    kernel_size: int,
+    strides: int,
+    padding: str,
+    name: str,
+    use_bias: bool = True,
+) -> tf.Tensor:
+    """NHWC transposed convolution; the kernel is [k, k, out, in] as `tf.nn.conv2d_transpose` wants."""
+    with v1.variable_scope(name):
+        height, width, channels = (int(d) for d in x.shape[1:])
+        kernel = v1.get_variable(
+            "kernel",
+            [kernel_size, kernel_size, filters, channels],
+            initializer=v1.glorot_uniform_initializer(),
+        )
+        out_h = transposed_output_size(height, kernel_size, strides, padding)
+        out_w = transposed_output_size(width, kernel_size, strides, padding)
+        output_shape = tf.stack([tf.shape(x)[0], out_h, out_w, filters])
+        y = tf.nn.conv2d_transpose(
+            x, kernel, output_shape, strides=[1, strides, strides, 1], padding=padding.upper()
+        )
+        y = tf.reshape(y, [-1, out_h, out_w, filters])  # restores the static shape
+        if use_bias:
+            y = tf.nn.bias_add(y, v1.get_variable("bias", [filters], initializer=v1.zeros_initializer()))
+        return y
+
+
+def batch_norm(
+    x: tf.Tensor,
+    training: Training,
+    name: str,
+    momentum: float = 0.99,
+    epsilon: float = 1e-3,
+) -> tf.Tensor:
+    """Batch normalization over every axis but the last, like `tf.layers.batch_normalization`.
+
+    training=True normalizes with the batch's own statistics and *adds* two assign ops to
+    UPDATE_OPS that move `moving_mean` / `moving_variance` towards them:
+        moving <- moving * momentum + batch * (1 - momentum)
+    training=False normalizes with the moving statistics and adds nothing. A bool tensor picks at run
+    time; the update ops it adds are then no-ops when it is False.
+    """
+    with v1.variable_scope(name):
+        channels = int(x.shape[-1])
+        gamma = v1.get_variable("gamma", [channels], initializer=v1.ones_initializer())
+        beta = v1.get_variable("beta", [channels], initializer=v1.zeros_initializer())
+        moving_mean = v1.get_variable(
+            "moving_mean", [channels], initializer=v1.zeros_initializer(), trainable=False
+        )
+        moving_variance = v1.get_variable(
+            "moving_variance", [channels], initializer=v1.ones_initializer(), trainable=False
+        )
+        if training is False:
+            return tf.nn.batch_normalization(x, moving_mean, moving_variance, beta, gamma, epsilon)
+
+        axes = list(range(len(x.shape) - 1))
+        # The biased variance, as tf.layers used for its moving average (it undid fused BN's Bessel factor).
+        batch_mean, batch_variance = tf.nn.moments(x, axes)
+        if training is True:
+            mean, variance = batch_mean, batch_variance
+            decay = 1.0 - momentum
+        else:
+            mean, variance = tf.cond(
+                training, lambda: (batch_mean, batch_variance), lambda: (moving_mean, moving_variance)
+            )
+            decay = tf.where(training, 1.0 - momentum, 0.0)
+        mean_update = v1.assign_sub(
+            moving_mean, (moving_mean - batch_mean) * decay, name="update_moving_mean"
+        )
+        variance_update = v1.assign_sub(
+            moving_variance, (moving_variance - batch_variance) * decay, name="update_moving_variance"
+        )
+        v1.add_to_collection(UPDATE_OPS, mean_update)
+        v1.add_to_collection(UPDATE_OPS, variance_update)
+        return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+
+
+def lrelu(x: tf.Tensor, alpha: float) -> tf.Tensor:
+    """Leaky ReLU as the notebook wrote it: max(alpha * x, x)."""
+    return tf.maximum(alpha * x, x)
+
+
+class SeedStream:
+    """Fresh stateless seeds, each a pure function of a base seed and a counter.
+
+    The base is a shape-[2] int64 tensor such as (run seed, step), so every dropout mask is reproducible
+    from the checkpointed step: that is what makes resume exact.
+    """
+
+    def __init__(self, base: tf.Tensor) -> None:
+        self.base = base
+        self.count = 0
+
+    def __call__(self) -> tf.Tensor:
+        self.count += 1
+        return tf.random.experimental.stateless_fold_in(self.base, self.count)
+
+
+def dropout(x: tf.Tensor, keep_prob: float, seeds: SeedStream | None, active: Training = True) -> tf.Tensor:
+    """Dropout whose mask comes from `seeds`; active=False (inference) or keep_prob >= 1 is the identity."""
+    if active is False or keep_prob >= 1.0:
+        return x
+    if seeds is None:
+        raise ValueError("active dropout needs a SeedStream")
+    dropped = tf.nn.experimental.stateless_dropout(x, rate=1.0 - keep_prob, seed=seeds())
+    if active is True:
+        return dropped
+    return tf.cond(active, lambda: dropped, lambda: x)

@@ -1,0 +1,259 @@
+"""The training loop: build the graph once, finalize it, then one `sess.run` per step in a Session.
+
+Everything a step depends on (weights, Adam slots, moving statistics, the step counter from which the
+batch order, the noise and the dropout masks are derived) is in the checkpoint, so `--resume` continues
+exactly where the last checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from common.config import Config
+from common.gan import (
+    ArchSpec,
+    GANGraph,
+    build_gan,
+    forward_flops_per_image,
+    parameter_counts,
+    sample_noise,
+    train_step_flops_per_image,
+)
+from common.rundir import HISTORY_COLUMNS, HistoryWriter, RunDir, save_grid, save_loss_plot, save_progress_gif
+
+if TYPE_CHECKING:
+    from common.data import ImageSet
+
+v1 = tf.compat.v1
+
+
+class NanLossError(RuntimeError):
+    """The losses stopped being finite. The CLI prints it on one line and exits 2."""
+
+
+class TrainResult(NamedTuple):
+    run_dir: Path
+    steps: int
+    seconds: float  # wall time of this invocation
+    images_per_second: float  # training throughput of this invocation (steps only, not sampling)
+
+
+# A hook called after a logged step with (session, graph, step); returns extra columns for history.csv.
+StepHook = Callable[[v1.Session, GANGraph, int], dict[str, float]]
+
+
+def gpu_visible() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def device_description() -> str:
+    if gpu_visible():
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        return f"GPU ({details.get('device_name', 'unknown')})"
+    return f"CPU ({cpu_model()}, {_cpu_count()} cores)"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def session_config() -> v1.ConfigProto:
+    # Soft placement lets the few ops without a GPU kernel fall back to the CPU.
+    return v1.ConfigProto(allow_soft_placement=True)
+
+
+def total_steps(config: Config, n_images: int) -> int:
+    steps = config.epochs * (n_images // config.batch_size)
+    return min(steps, config.max_steps) if config.max_steps else steps
+
+
+def build_training_graph(spec: ArchSpec, config: Config, n_images: int) -> tuple[tf.Graph, GANGraph]:
+    """The finalized graph of a run: after this no op can be added (the loop only runs what exists)."""
+    graph = tf.Graph()
+    with graph.as_default(), tf.device("/GPU:0" if gpu_visible() else "/CPU:0"):
+        gan = build_gan(spec, config, n_images, total_steps(config, n_images))
+    graph.finalize()
+    return graph, gan
+
+
+def run_record(spec: ArchSpec, config: Config, data: ImageSet, graph: tf.Graph) -> dict[str, Any]:
+    """What config.json holds besides the settings: enough to read, compare and reproduce a run."""
+    import numpy
+
+    with graph.as_default():
+        parameters = parameter_counts()
+    steps_per_epoch = len(data.images) // config.batch_size
+    return {
+        "config": config.to_dict(),
+        "architecture": {
+            "name": spec.name,
+            "description": spec.description,
+            "image_shape": list(spec.image_shape),
+            "schedule": spec.schedule,
+            "d_batches": spec.d_batches,
+            "parameters": parameters,
+            "forward_flops_per_image": forward_flops_per_image(spec, config),
+            "train_step_flops_per_image": train_step_flops_per_image(spec, config),
+        },
+        "data": {"source": data.source, "images": len(data.images), "class_names": list(data.class_names)},
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps(config, len(data.images)),
+        "device": device_description(),
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "numpy": numpy.__version__,
+        },
+        "command": " ".join(sys.argv),
+    }
+
+
+def write_samples(
+    sess: v1.Session, gan: GANGraph, run: RunDir, writer: Any, noise: np.ndarray, step: int
+) -> None:
+    images, summary = sess.run(
+        [gan.sampler.images_uint8, gan.summaries.sample_grid], {gan.sampler.noise: noise}
+    )
+    save_grid(images, run.samples / f"step_{step:06d}.png")
+    writer.add_summary(summary, step)
+
+
+def write_figures(run: RunDir, title: str) -> None:
+    save_loss_plot(run.read_history(), run.loss_plot, title)
+    save_progress_gif(run.sample_grids(), run.progress_gif)
+
+
+def train(
+    spec: ArchSpec,
+    config: Config,
+    data: ImageSet,
+    run: RunDir,
+    resume: bool = False,
+    hooks: tuple[StepHook, ...] = (),
+    progress: bool = True,
+) -> TrainResult:
+    """Train `spec` on `data` into `run`, from scratch or from its latest checkpoint."""
+    n_images = len(data.images)
+    graph, gan = build_training_graph(spec, config, n_images)
+    record = run_record(spec, config, data, graph)
+    checkpoint = run.latest_checkpoint() if resume else None
+    if resume:
+        record["resumed"] = run.read_config().get("resumed", []) + [checkpoint]
+    run.create()
+    run.write_config(record)
+
+    steps = record["total_steps"]
+    steps_per_epoch = record["steps_per_epoch"]
+    title = f"{spec.name} on {config.dataset}"
+    started = time.perf_counter()
+    train_seconds = 0.0
+    steps_done = 0
+    with v1.Session(graph=graph, config=session_config()) as sess:
+        sess.run(gan.init)
+        sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: data.images})
+        if checkpoint:
+            gan.saver.restore(sess, checkpoint)
+        step = int(sess.run(gan.inputs.global_step))
+        history = run.truncate_history(step) if resume else []
+        seconds_before = history[-1]["seconds"] if history else 0.0
+        extra_columns = [k for k in run.history_columns() if k not in list(HISTORY_COLUMNS)] if resume else []
+        writer = v1.summary.FileWriter(str(run.events), graph=None if checkpoint else graph)
+        log = HistoryWriter(run.history, list(HISTORY_COLUMNS) + extra_columns)
+        fixed_noise = sample_noise(config, config.grid_size, config.seed)
+        tqdm.write(f"{title}: {n_images} images, {steps} steps on {record['device']}", file=sys.stderr)
+        if step == 0:
+            write_samples(sess, gan, run, writer, fixed_noise, 0)
+        bar = tqdm(total=steps, initial=step, unit="step", disable=not progress, dynamic_ncols=True)
+        window: list[tuple[float, float, float, float]] = []
+        window_seconds = 0.0
+        shuffled_epoch = None
+        try:
+            while step < steps:
+                if step // steps_per_epoch != shuffled_epoch:  # each epoch's order, also mid-epoch on resume
+                    sess.run(gan.inputs.shuffle)
+                    shuffled_epoch = step // steps_per_epoch
+                logging = (step + 1) % config.log_every == 0 or step + 1 == steps
+                fetches = {"step": gan.train.step, "losses": gan.losses}
+                if logging:
+                    fetches["summary"] = gan.summaries.scalars
+                tick = time.perf_counter()
+                out = sess.run(fetches)
+                elapsed = time.perf_counter() - tick
+                step += 1
+                steps_done += 1
+                train_seconds += elapsed
+                window_seconds += elapsed
+                losses = tuple(float(v) for v in out["losses"])
+                if not all(math.isfinite(v) for v in losses):
+                    last = run.latest_checkpoint() or "none yet"
+                    raise NanLossError(
+                        f"non-finite loss at step {step} (d_loss={losses[0]}, g_loss={losses[1]}); stopped, "
+                        f"the last good checkpoint is intact: {last}"
+                    )
+                window.append(losses)
+                bar.update(1)
+                if logging:
+                    means = np.mean(window, axis=0)
+                    row = {
+                        "step": step,
+                        "epoch": step / steps_per_epoch,
+                        "d_loss": means[0],
+                        "g_loss": means[1],
+                        "d_real": means[2],
+                        "d_fake": means[3],
+                        "seconds": seconds_before + time.perf_counter() - started,
+                        "images_per_second": len(window) * config.batch_size / window_seconds,
+                    }
+                    for hook in hooks:
+                        row.update(hook(sess, gan, step))
+                    log.write(row)
+                    writer.add_summary(out["summary"], step)
+                    bar.set_postfix(
+                        d_loss=f"{means[0]:.3f}",
+                        g_loss=f"{means[1]:.3f}",
+                        img_s=f"{row['images_per_second']:.0f}",
+                    )
+                    window, window_seconds = [], 0.0
+                if step % config.sample_every == 0 or step == steps:
+                    write_samples(sess, gan, run, writer, fixed_noise, step)
+                if step % config.checkpoint_every == 0 or step == steps:
+                    gan.saver.save(sess, run.checkpoint_prefix, global_step=step)
+                    write_figures(run, title)
+        except KeyboardInterrupt:
+            # Between two sess.run calls the state is consistent: keep it, so --resume goes on from here.
+            saved_step = int(sess.run(gan.inputs.global_step))
+            gan.saver.save(sess, run.checkpoint_prefix, global_step=saved_step)
+            tqdm.write(
+                f"interrupted: saved a checkpoint at step {saved_step}; --resume continues", file=sys.stderr
+            )
+            raise
+        finally:
+            bar.close()
+            log.close()
+            writer.close()
+            write_figures(run, title)
+    seconds = time.perf_counter() - started
+    ips = steps_done * config.batch_size / train_seconds if train_seconds else 0.0
+    return TrainResult(run.path, step, seconds, ips)

@@ -1,0 +1,33 @@
+"""`python -m dcgan_mnist train|sample`: the notebook's DCGAN on MNIST or Fashion-MNIST."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from common.cli import DatasetModule, main
+from common.config import Config
+from common.data import ImageSet, load_mnist
+from dcgan_mnist.model import ARCHITECTURES, DATASETS
+
+
+def load_training_images(config: Config) -> ImageSet:
+    return load_mnist(config.dataset, "train", config.data_dir)
+
+
+MODULE = DatasetModule(
+    prog="dcgan_mnist",
+    datasets=DATASETS,
+    architectures=ARCHITECTURES,
+    default_arch="notebook",
+    defaults={},  # common.config.Config's defaults are this notebook's
+    load_data=load_training_images,
+)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return main(MODULE, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,179 @@
+"""The command line: bad input exits 2 with one line and writes nothing; sample; the console script."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from common.rundir import RunDir
+from dcgan_mnist.__main__ import cli
+from tests.conftest import REPO, SHARED_DATA, needs_shared_data
+
+MNIST_DIR = str(SHARED_DATA / "mnist")
+FAST = ["--data-dir", MNIST_DIR, "--batch-size", "16", "--no-progress"]
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1
+    assert "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert cli(["train", *FAST, "--out", str(out), "--max-steps", "12", "--checkpoint-every", "12"]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--seed", "-1"], "--seed must be a non-negative integer"),
+        (["--max-steps", "0"], "--max-steps must be at least 1"),
+        (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
+        (["--batch-size", "100000"], "larger than the data set"),
+    ],
+)
+@needs_shared_data
+def test_bad_settings_exit_2_and_write_nothing(tmp_path, capsys, flags, message):
+    out = tmp_path / "run"
+    assert cli(["train", "--data-dir", MNIST_DIR, "--no-progress", "--out", str(out), *flags]) == 2
+    assert message in error_line(capsys)
+    assert not out.exists()
+
+
+def test_unknown_flag_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["train", "--no-such-flag"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments" in error_line(capsys)
+
+
+def test_out_dir_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert cli(["train", "--out", str(target)]) == 2
+    assert "not a directory" in error_line(capsys)
+    assert cli(["train", "--out", str(target / "below")]) == 2
+    assert "not a directory" in error_line(capsys)
+
+
+def test_out_dir_not_writable(capsys):
+    # /proc refuses new files even to root, unlike a chmod-ed folder.
+    assert cli(["train", "--out", "/proc/dcgan-run"]) == 2
+    assert "not writable" in error_line(capsys)
+
+
+def test_missing_data_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DCGAN_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("DCGAN_MIRROR", (tmp_path / "no-mirror").as_uri())
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    out = tmp_path / "run"
+    assert cli(["train", "--data-dir", str(tmp_path / "empty"), "--out", str(out), "--no-progress"]) == 2
+    assert "mnist" in error_line(capsys).lower()
+    assert not out.exists()
+
+
+def test_corrupt_data_exits_2(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (data / name).write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 20)[:-6])  # truncated gzip
+    out = tmp_path / "run"
+    assert cli(["train", "--data-dir", str(data), "--out", str(out), "--no-progress"]) == 2
+    assert error_line(capsys)
+    assert not out.exists()
+
+
+@needs_shared_data
+def test_existing_run_needs_resume(trained, capsys):
+    assert cli(["train", *FAST, "--out", str(trained), "--max-steps", "20"]) == 2
+    assert "--resume" in error_line(capsys)
+
+
+@needs_shared_data
+def test_resume_without_checkpoint(tmp_path, capsys):
+    assert cli(["train", *FAST, "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "no run" in error_line(capsys)
+    run = tmp_path / "no-ckpt"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": {}}))
+    assert cli(["train", *FAST, "--out", str(run), "--resume"]) == 2
+    assert "no checkpoint" in error_line(capsys)
+
+
+@needs_shared_data
+@pytest.mark.parametrize(
+    "flags", [["--noise-dim", "50"], ["--quirks", "original"], ["--dataset", "fashion_mnist"]]
+)
+def test_resume_with_a_different_architecture(trained, capsys, flags):
+    before = sorted(p.name for p in (trained / "checkpoints").iterdir())
+    assert cli(["train", *FAST, "--out", str(trained), "--resume", *flags]) == 2
+    assert "different architecture" in error_line(capsys)
+    assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == before
+
+
+@needs_shared_data
+def test_sample_png_and_npy(trained, tmp_path):
+    npy = tmp_path / "s.npy"
+    assert cli(["sample", "--run", str(trained), "--n", "10", "--out", str(npy), "--seed", "1"]) == 0
+    images = np.load(npy)
+    assert images.shape == (10, 28, 28, 1) and images.dtype == np.uint8
+    again = tmp_path / "again.npy"
+    assert cli(["sample", "--run", str(trained), "--n", "10", "--out", str(again), "--seed", "1"]) == 0
+    np.testing.assert_array_equal(images, np.load(again))
+    png = tmp_path / "grid.png"
+    assert cli(["sample", "--run", str(trained), "--n", "16", "--out", str(png)]) == 0
+    from PIL import Image
+
+    assert Image.open(png).size == (3 * (4 * 29 + 1),) * 2
+
+
+@needs_shared_data
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--n", "0"], "--n must be at least 1"), (["--out", "x.jpg"], ".png"), (["--seed", "-3"], "--seed")],
+)
+def test_sample_bad_input(trained, tmp_path, capsys, args, message):
+    argv = ["sample", "--run", str(trained), "--out", str(tmp_path / "s.npy"), *args]
+    assert cli(argv) == 2
+    assert message in error_line(capsys)
+
+
+def test_sample_from_a_folder_that_is_no_run(tmp_path, capsys):
+    assert cli(["sample", "--run", str(tmp_path), "--out", str(tmp_path / "s.png")]) == 2
+    assert "not a run directory" in error_line(capsys)
+
+
+@needs_shared_data
+def test_sampler_reads_the_trained_weights(trained, tmp_path):
+    # Different seeds give different images; the checkpoint is the one the run wrote last.
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    cli(["sample", "--run", str(trained), "--n", "4", "--out", str(a), "--seed", "1"])
+    cli(["sample", "--run", str(trained), "--n", "4", "--out", str(b), "--seed", "2"])
+    assert not np.array_equal(np.load(a), np.load(b))
+    assert RunDir(trained).latest_checkpoint().endswith("-12")
+
+
+def test_console_script_and_module_run_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "dcgan_mnist", "train", "--batch-size", "0", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("dcgan_mnist")]
+    assert lines == ["dcgan_mnist: error: --batch-size must be at least 1, got 0"]
+    assert "Traceback" not in result.stderr

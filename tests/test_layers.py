@@ -1,0 +1,158 @@
+"""The hand-written layers: shapes, initializers, and batch norm's UPDATE_OPS mechanism."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.layers import (
+    UPDATE_OPS,
+    SeedStream,
+    batch_norm,
+    conv2d,
+    conv2d_transpose,
+    dense,
+    dropout,
+    lrelu,
+    transposed_output_size,
+)
+
+v1 = tf.compat.v1
+
+
+def run(graph: tf.Graph, fetches, feed=None, init=True):
+    with v1.Session(graph=graph) as sess:
+        if init:
+            sess.run(v1.global_variables_initializer())
+        return sess.run(fetches, feed)
+
+
+def test_dense_and_conv_shapes_and_initializers():
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.ones([2, 8, 8, 3])
+        y = conv2d(x, 16, 3, strides=2, padding="same", name="conv")
+        z = conv2d_transpose(y, 5, 4, strides=1, padding="valid", name="deconv")
+        w = conv2d_transpose(y, 7, 3, strides=2, padding="same", name="deconv2")
+        d = dense(tf.reshape(y, [2, -1]), 10, "dense")
+        with v1.variable_scope("dense", reuse=True):
+            kernel, bias = v1.get_variable("kernel"), v1.get_variable("bias")
+    assert y.shape.as_list() == [2, 4, 4, 16]
+    assert z.shape.as_list() == [2, 7, 7, 5]  # the notebook's 4x4 -> 7x7 step
+    assert w.shape.as_list() == [2, 8, 8, 7]
+    assert d.shape.as_list() == [2, 10]
+    k, b = run(graph, [kernel, bias])
+    limit = np.sqrt(6.0 / (256 + 10))  # Glorot uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out))
+    assert np.abs(k).max() <= limit and np.abs(k).max() > 0.8 * limit
+    assert not b.any()
+
+
+@pytest.mark.parametrize(
+    "size, kernel, strides, padding, expected",
+    [
+        (4, 4, 1, "valid", 7),
+        (7, 3, 2, "same", 14),
+        (14, 3, 2, "same", 28),
+        (3, 3, 2, "valid", 7),
+        (7, 2, 2, "valid", 14),
+    ],
+)
+def test_transposed_output_size(size, kernel, strides, padding, expected):
+    assert transposed_output_size(size, kernel, strides, padding) == expected
+
+
+def test_transposed_output_size_matches_tensorflow():
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.ones([1, 3, 3, 2])
+        y = conv2d_transpose(x, 4, 3, strides=2, padding="valid", name="t")
+    assert run(graph, y).shape == (1, 7, 7, 4)
+
+
+def _bn_graph(training, momentum=0.9):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 2, 2, 3])
+        y = batch_norm(x, training, "bn", momentum=momentum, epsilon=1e-3)
+        with v1.variable_scope("bn", reuse=True):
+            mean = v1.get_variable("moving_mean")
+            variance = v1.get_variable("moving_variance")
+    return graph, x, y, mean, variance
+
+
+def test_batch_norm_moves_statistics_only_through_update_ops():
+    graph, x, y, mean, variance = _bn_graph(True)
+    updates = graph.get_collection(UPDATE_OPS)
+    assert len(updates) == 2  # moving_mean and moving_variance
+    data = np.random.default_rng(0).normal(3.0, 2.0, (8, 2, 2, 3)).astype(np.float32)
+    with v1.Session(graph=graph) as sess:
+        sess.run(v1.global_variables_initializer())
+        out = sess.run(y, {x: data})
+        # Running the layer alone leaves the moving statistics at their initial values.
+        np.testing.assert_array_equal(sess.run(mean), 0.0)
+        np.testing.assert_array_equal(sess.run(variance), 1.0)
+        sess.run(updates, {x: data})
+        batch_mean = data.mean(axis=(0, 1, 2))
+        batch_var = data.var(axis=(0, 1, 2))  # biased, as tf.layers' moving average used
+        np.testing.assert_allclose(sess.run(mean), 0.1 * batch_mean, rtol=1e-5)
+        np.testing.assert_allclose(sess.run(variance), 0.9 + 0.1 * batch_var, rtol=1e-5)
+    # Training mode normalizes with the batch's own statistics.
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2)), np.sqrt(batch_var / (batch_var + 1e-3)), rtol=1e-4)
+
+
+def test_batch_norm_inference_uses_moving_statistics_and_adds_no_updates():
+    graph, x, y, mean, variance = _bn_graph(False)
+    assert graph.get_collection(UPDATE_OPS) == []
+    data = np.random.default_rng(1).normal(5.0, 3.0, (4, 2, 2, 3)).astype(np.float32)
+    with v1.Session(graph=graph) as sess:
+        sess.run(v1.global_variables_initializer())
+        sess.run([mean.assign([1.0, 2.0, 3.0]), variance.assign([4.0, 1.0, 0.25])])
+        out = sess.run(y, {x: data})
+    expected = (data - np.array([1.0, 2.0, 3.0])) / np.sqrt(np.array([4.0, 1.0, 0.25]) + 1e-3)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    # Inference output of one image does not depend on the rest of the batch.
+    with v1.Session(graph=graph) as sess:
+        sess.run(v1.global_variables_initializer())
+        np.testing.assert_allclose(sess.run(y, {x: data[:1]}), sess.run(y, {x: data})[:1], rtol=1e-6)
+
+
+def test_batch_norm_with_a_training_tensor():
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 3])
+        training = v1.placeholder(tf.bool, [])
+        y = batch_norm(x, training, "bn", momentum=0.5)
+        mean = [v for v in v1.global_variables() if "moving_mean" in v.name][0]
+        updates = graph.get_collection(UPDATE_OPS)
+    data = np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]], np.float32)
+    with v1.Session(graph=graph) as sess:
+        sess.run(v1.global_variables_initializer())
+        sess.run([y, updates], {x: data, training: False})
+        np.testing.assert_array_equal(sess.run(mean), 0.0)  # inference: the updates are no-ops
+        sess.run([y, updates], {x: data, training: True})
+        np.testing.assert_allclose(sess.run(mean), [1.0, 1.5, 2.0])
+
+
+def test_dropout_is_seeded_and_inactive_at_inference():
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.ones([1000, 100])
+        seed = v1.placeholder(tf.int64, [2])
+        a = dropout(x, 0.8, SeedStream(seed))
+        off = dropout(x, 0.8, None, active=False)
+    with v1.Session(graph=graph) as sess:
+        first = sess.run(a, {seed: [1, 2]})
+        again = sess.run(a, {seed: [1, 2]})
+        other = sess.run(a, {seed: [1, 3]})
+        np.testing.assert_array_equal(first, again)
+        assert (first != other).any()
+        assert abs((first > 0).mean() - 0.8) < 0.01
+        np.testing.assert_allclose(first[first > 0], 1.25)  # inverted dropout keeps the expectation
+        np.testing.assert_array_equal(sess.run(off), 1.0)
+
+
+def test_lrelu():
+    graph = tf.Graph()
+    with graph.as_default():
+        y = lrelu(tf.constant([-2.0, 0.0, 3.0]), 0.01)
+    np.testing.assert_allclose(run(graph, y, init=False), [-0.02, 0.0, 3.0])
