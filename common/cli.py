@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from common.config import ARCHITECTURE_FIELDS, Config, ConfigError, resolve
+from common.config import ARCHITECTURE_FIELDS, LR_DECAYS, Config, ConfigError, resolve
 from common.data import DataError, ImageSet
 from common.gan import ArchSpec
 from common.rundir import RunDir, RunDirError, check_writable_dir
@@ -30,6 +30,8 @@ class DatasetModule(NamedTuple):
     load_data: Callable[[Config], ImageSet]  # the training images of a config
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     flags_to_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # e.g. --class -> class_label
+    # the default run directory's name from (dataset, flags), e.g. cifar10-horse; None: the dataset
+    run_name: Callable[[str, dict[str, Any]], str] | None = None
 
 
 class UsageError(ValueError):
@@ -84,7 +86,12 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         field = flag.replace("-", "_")
         hyper.add_argument(f"--{flag}", type=kind, help=f"{help_text} (notebook: {getattr(defaults, field)})")
     hyper.add_argument("--noise", choices=("uniform", "normal"), help="z distribution (notebook: uniform)")
-    hyper.add_argument("--lr-decay", choices=("constant", "linear"), help="learning-rate schedule")
+    hyper.add_argument(
+        "--lr-decay",
+        choices=LR_DECAYS,
+        help="learning-rate schedule: constant; linear to 0; inverse_time: lr / (1 + step * lr / epochs), "
+        "Keras's legacy Adam decay (notebook: constant)",
+    )
     hyper.add_argument(
         "--quirks",
         choices=("fixed", "original"),
@@ -106,6 +113,14 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     ):
         field = flag.replace("-", "_")
         outputs.add_argument(f"--{flag}", type=int, help=f"{help_text} ({getattr(defaults, field)})")
+    outputs.add_argument(
+        "--nondeterministic",
+        dest="deterministic",
+        action="store_const",
+        const=False,
+        help="allow TensorFlow's nondeterministic kernels (a little faster; reruns and resumes may differ in "
+        "the last bits)",
+    )
     outputs.add_argument("--no-progress", action="store_true", help="no progress bar")
     if module.add_arguments:
         module.add_arguments(train)
@@ -143,7 +158,8 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
                     f"--resume with a different architecture: {field} is {getattr(saved, field)!r} in "
                     f"{run.path}, not {flags[field]!r}; start a new run with another --out"
                 )
-        config = saved.replace(**{k: v for k, v in flags.items() if v is not None}, out=str(run.path))
+        given = {k: v for k, v in flags.items() if v is not None and k != "out"}  # out: the run's own path
+        config = saved.replace(**given, out=str(run.path))
         if config.arch not in module.architectures:
             raise ConfigError(
                 f"--resume: {run.path} was trained with arch {config.arch!r}, unknown to {module.prog}"
@@ -158,7 +174,8 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         or module.defaults.get("dataset")
         or module.datasets[0]
     )
-    default_out = f"runs/{dataset}" if arch == module.default_arch else f"runs/{dataset}-{arch}"
+    name = module.run_name(dataset, flags) if module.run_name else dataset
+    default_out = f"runs/{name}" if arch == module.default_arch else f"runs/{name}-{arch}"
     base = {**module.defaults, **spec.defaults, "arch": arch, "dataset": dataset, "out": default_out}
     config = resolve(base, flags)
     run = RunDir(config.out)
@@ -175,11 +192,20 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
 
     spec, config, run = resolve_train_config(args, module)
     data = module.load_data(config)  # before anything is written: bad data leaves no run directory
+    evaluator = None
+    if config.eval_every > 0:
+        from common.evaluate import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
     try:
-        result = train(spec, config, data, run, resume=args.resume, progress=not args.no_progress)
+        hooks = (evaluator,) if evaluator else ()
+        result = train(spec, config, data, run, args.resume, hooks, progress=not args.no_progress)
     except NanLossError as err:
         print(f"{module.prog}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if evaluator:
+            evaluator.close()
     print(
         f"trained {result.steps} steps in {result.seconds:.1f} s ({result.images_per_second:.1f} images/s); "
         f"run directory: {result.run_dir}"

@@ -11,6 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+# constant; linear: to 0 at the last step; inverse_time: lr / (1 + step * lr / epochs), Keras's legacy
+# Adam(decay=lr / epochs) as the pyimagesearch DCGAN used it.
+LR_DECAYS = ("constant", "linear", "inverse_time")
+
 
 class ConfigError(ValueError):
     """A setting a run cannot start with. The CLI prints it on one line and exits 2."""
@@ -33,7 +37,7 @@ class Config:
     noise: str = "uniform"  # uniform(-1, 1) or normal(0, 1)
     learning_rate: float = 0.001
     beta1: float = 0.4
-    lr_decay: str = "constant"  # constant, or linear (to 0 at the last step)
+    lr_decay: str = "constant"  # constant, linear (to 0 at the last step), or inverse_time (Keras decay)
     label_smoothing: float = 0.1  # one-sided: real targets are 1 - label_smoothing
     lrelu_alpha: float = 0.01
     keep_prob: float = 0.8
@@ -42,6 +46,7 @@ class Config:
     quirks: str = "fixed"  # fixed, or original: the notebook's bugs, reproduced for study
     # reproducibility and outputs
     seed: int = 0
+    deterministic: bool = True  # TF op determinism: bit-exact resume and reruns; off is a little faster
     log_every: int = 10
     sample_every: int = 100
     checkpoint_every: int = 500
@@ -82,8 +87,8 @@ class Config:
             raise ConfigError(f"--noise must be uniform or normal, got {self.noise!r}")
         if self.quirks not in ("fixed", "original"):
             raise ConfigError(f"--quirks must be fixed or original, got {self.quirks!r}")
-        if self.lr_decay not in ("constant", "linear"):
-            raise ConfigError(f"--lr-decay must be constant or linear, got {self.lr_decay!r}")
+        if self.lr_decay not in LR_DECAYS:
+            raise ConfigError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

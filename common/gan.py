@@ -36,6 +36,9 @@ class ArchSpec:
     "d_then_g", or "simultaneous" (both updates from one forward pass).
     d_batches: "separate" (D called on real and on fake: two sets of batch statistics) or "concat"
     (one call on both, split afterwards).
+    g_noise_batches: the G update trains on this many x batch_size noise vectors, the D update on the
+    first batch_size of them (the Keras MLP GAN: D on 64 real + 64 fake, G on 128); two-tower schedules.
+    smooth_g_target: G's target is smoothed like D's real target (the notebook), or stays 1 (Keras).
     """
 
     name: str
@@ -46,12 +49,16 @@ class ArchSpec:
     schedule: str = "g_then_d"
     d_batches: str = "separate"
     description: str = ""
+    g_noise_batches: int = 1
+    smooth_g_target: bool = True
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}")
         if self.d_batches not in ("separate", "concat"):
             raise ValueError(f"unknown d_batches {self.d_batches!r}")
+        if self.g_noise_batches < 1 or (self.g_noise_batches > 1 and self.schedule == "simultaneous"):
+            raise ValueError("g_noise_batches > 1 needs a two-tower schedule (g_then_d or d_then_g)")
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -77,7 +84,9 @@ def scale_images(images_uint8: tf.Tensor) -> tf.Tensor:
     return tf.cast(images_uint8, tf.float32) / 127.5 - 1.0
 
 
-def model_inputs(image_shape: tuple[int, int, int], n_images: int, config: Config) -> Inputs:
+def model_inputs(
+    image_shape: tuple[int, int, int], n_images: int, config: Config, noise_batches: int = 1
+) -> Inputs:
     """The notebook's two placeholders, fed by default from the graph itself.
 
     The whole data set lives in a uint8 variable on the device; each step slices its batch out of a
@@ -114,7 +123,8 @@ def model_inputs(image_shape: tuple[int, int, int], n_images: int, config: Confi
 
         step_seed = tf.stack([tf.constant(config.seed, tf.int64), global_step])
         noise_seed = tf.random.experimental.stateless_fold_in(step_seed, NOISE_STREAM)
-        step_noise = draw_noise([config.batch_size, config.noise_dim], noise_seed, config.noise)
+        noise_rows = config.batch_size * noise_batches  # ArchSpec.g_noise_batches
+        step_noise = draw_noise([noise_rows, config.noise_dim], noise_seed, config.noise)
         noise = v1.placeholder_with_default(step_noise, [None, config.noise_dim], name="noise")
     return Inputs(
         real_images,
@@ -136,12 +146,15 @@ class Losses(NamedTuple):
     d_fake: tf.Tensor  # mean D(G(z))
 
 
-def gan_losses(d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor, label_smoothing: float) -> Losses:
+def gan_losses(
+    d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor, label_smoothing: float, smooth_g_target: bool = True
+) -> Losses:
     """Sigmoid cross-entropy with one-sided label smoothing: real targets 1 - smoothing, fakes 0.
 
-    As the notebook, G's target for its fakes is smoothed too.
+    As the notebook, G's target for its fakes is smoothed too, unless smooth_g_target=False (Keras: 1).
     """
     real_target = 1.0 - label_smoothing
+    g_target = real_target if smooth_g_target else 1.0
     d_loss_real = tf.reduce_mean(
         tf.nn.sigmoid_cross_entropy_with_logits(
             logits=d_logits_real, labels=tf.ones_like(d_logits_real) * real_target
@@ -152,7 +165,7 @@ def gan_losses(d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor, label_smoothi
     )
     g_loss = tf.reduce_mean(
         tf.nn.sigmoid_cross_entropy_with_logits(
-            logits=d_logits_fake, labels=tf.ones_like(d_logits_fake) * real_target
+            logits=d_logits_fake, labels=tf.ones_like(d_logits_fake) * g_target
         )
     )
     d_real = tf.reduce_mean(tf.sigmoid(d_logits_real))
@@ -187,6 +200,7 @@ def build_tower(
     scope: str,
     stream: int,
     reuse: bool,
+    noise: tf.Tensor | None = None,
 ) -> Tower:
     """G(z), D(x) and D(G(z)) in training mode, under name scope `scope`.
 
@@ -196,7 +210,8 @@ def build_tower(
     with tf.name_scope(scope):
         step_seed = tf.stack([tf.constant(config.seed, tf.int64), inputs.global_step])
         seeds = SeedStream(tf.random.experimental.stateless_fold_in(step_seed, stream))
-        fake = call_network(spec.generator, "generator", reuse, inputs.noise, True, config, seeds)
+        noise = inputs.noise if noise is None else noise
+        fake = call_network(spec.generator, "generator", reuse, noise, True, config, seeds)
         if spec.d_batches == "concat":
             both = tf.concat([inputs.real_images, fake], axis=0)
             logits = call_network(spec.discriminator, "discriminator", reuse, both, True, config, seeds)
@@ -208,7 +223,7 @@ def build_tower(
                 spec.discriminator, "discriminator", reuse, inputs.real_images, True, config, seeds
             )
             d_logits_fake = call_network(spec.discriminator, "discriminator", True, fake, True, config, seeds)
-        losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing)
+        losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing, spec.smooth_g_target)
     return Tower(scope, fake, d_logits_real, d_logits_fake, losses)
 
 
@@ -237,6 +252,10 @@ def learning_rate(config: Config, global_step: tf.Tensor, total_steps: int) -> t
     if config.lr_decay == "linear":
         progress = tf.cast(global_step, tf.float32) / float(max(total_steps, 1))
         return config.learning_rate * tf.maximum(1.0 - progress, 0.0)
+    if config.lr_decay == "inverse_time":
+        # Keras's legacy Adam(decay=lr / epochs), as pyimagesearch set it: lr / (1 + decay * iterations).
+        decay = config.learning_rate / config.epochs
+        return config.learning_rate / (1.0 + decay * tf.cast(global_step, tf.float32))
     return tf.constant(config.learning_rate, tf.float32)
 
 
@@ -309,7 +328,11 @@ def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps:
     fakes of, the updated generator, from the same noise batch.
     """
     lr = learning_rate(config, inputs.global_step, total_steps)
-    first = build_tower(spec, config, inputs, "step", FIRST_TOWER_STREAM, reuse=False)
+    d_noise = inputs.noise  # the D update's fakes: the step's first batch_size noise vectors
+    if spec.g_noise_batches > 1:
+        d_noise = inputs.noise[: tf.shape(inputs.noise)[0] // spec.g_noise_batches]
+    first_noise = d_noise if spec.schedule == "d_then_g" else None
+    first = build_tower(spec, config, inputs, "step", FIRST_TOWER_STREAM, reuse=False, noise=first_noise)
     if spec.schedule == "simultaneous":
         g_update_ops = network_update_ops(first, "generator", config)
         d_update_ops = network_update_ops(first, "discriminator", config)
@@ -326,7 +349,10 @@ def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps:
         first_loss = first.losses.g_loss if first_net == "generator" else first.losses.d_loss
         first_train = adam_train_op(first_loss, first_net, first_updates, lr, config)
         with tf.control_dependencies([first_train]):
-            second = build_tower(spec, config, inputs, "second_step", SECOND_TOWER_STREAM, reuse=True)
+            second_noise = d_noise if spec.schedule == "g_then_d" else None
+            second = build_tower(
+                spec, config, inputs, "second_step", SECOND_TOWER_STREAM, reuse=True, noise=second_noise
+            )
         second_updates = network_update_ops(second, second_net, config)
         second_loss = second.losses.g_loss if second_net == "generator" else second.losses.d_loss
         second_train = adam_train_op(second_loss, second_net, second_updates, lr, config)
@@ -350,7 +376,7 @@ def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps:
 def build_gan(spec: ArchSpec, config: Config, n_images: int, total_steps: int) -> GANGraph:
     """The whole training graph, in the current default graph. Finalize the graph after this."""
     v1.set_random_seed(config.seed)  # the initializers' seeds
-    inputs = model_inputs(spec.image_shape, n_images, config)
+    inputs = model_inputs(spec.image_shape, n_images, config, spec.g_noise_batches)
     towers, losses, train = build_train_ops(spec, config, inputs, total_steps)
     sampler = build_sampler(spec, config)
     with tf.name_scope("summaries"):
@@ -365,7 +391,8 @@ def build_gan(spec: ArchSpec, config: Config, n_images: int, total_steps: int) -
         )
         sample_grid = v1.summary.image("sample_grid", sampler.images_uint8, max_outputs=16)
     init = tf.group(v1.global_variables_initializer(), name="init")
-    saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, name="saver")
+    # Relative paths in checkpoints/checkpoint: a run directory can be moved or copied.
+    saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, save_relative_paths=True, name="saver")
     return GANGraph(
         spec, inputs, towers, losses, train, sampler, Summaries(scalars, sample_grid), init, saver
     )
@@ -388,6 +415,7 @@ def forward_flops_per_image(spec: ArchSpec, config: Config) -> dict[str, int]:
     """
     graph = tf.Graph()
     with graph.as_default():
+        v1.set_random_seed(0)  # initializers need a seed when op determinism is on
         noise = v1.placeholder(tf.float32, [1, config.noise_dim])
         images = v1.placeholder(tf.float32, [1, *spec.image_shape])
         with tf.name_scope("g"):
@@ -413,11 +441,12 @@ def forward_flops_per_image(spec: ArchSpec, config: Config) -> dict[str, int]:
 def train_step_flops_per_image(spec: ArchSpec, config: Config) -> int:
     """Approximate FLOPs per real image of one training step (a backward pass costs ~2 forwards).
 
-    Two-tower schedules: G step = G fwd+bwd through D(G(z)) (3G + 3D) and D step = G fwd + D fwd+bwd on
-    real and fake (G + 6D). Simultaneous: one pass, 3G + 6D.
+    Two-tower schedules: G step = G fwd+bwd through D(G(z)) (3G + 3D, times g_noise_batches) and D step =
+    G fwd + D fwd+bwd on real and fake (G + 6D). Simultaneous: one pass, 3G + 6D.
     """
     f = forward_flops_per_image(spec, config)
     g, d = f["generator"], f["discriminator"]
     if spec.schedule == "simultaneous":
         return 3 * g + 6 * d
-    return 4 * g + 9 * d
+    k = spec.g_noise_batches
+    return (3 * k + 1) * g + (3 * k + 6) * d

@@ -12,12 +12,33 @@ Every layer opens its own `variable_scope(name)`, so calling a network a second 
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
 v1 = tf.compat.v1
 
 UPDATE_OPS = v1.GraphKeys.UPDATE_OPS
 Training = bool | tf.Tensor  # a Python bool, or a scalar bool tensor decided at run time
+
+
+@dataclasses.dataclass(frozen=True)
+class Kernels:
+    """Which implementation the layers build; all on by default (docs/benchmarks.md measures each).
+
+    fused_batch_norm: batch norm in training mode (a Python True, 4-D input) is one fused kernel rather
+    than tf.nn.moments + batch_normalization (equal to float tolerance). mask_dropout: dropout multiplies
+    by a precomputed {0, 1/keep_prob} mask (the same values as stateless_dropout's select, fewer ops).
+    fused_leaky_relu: tf.nn.leaky_relu, one op, the same values and gradients as max(alpha * x, x).
+    benchmarks.levers turns each off to measure it.
+    """
+
+    fused_batch_norm: bool = True
+    mask_dropout: bool = True
+    fused_leaky_relu: bool = True
+
+
+KERNELS = Kernels()
 
 
 def dense(x: tf.Tensor, units: int, name: str, use_bias: bool = True) -> tf.Tensor:
@@ -115,6 +136,19 @@ def batch_norm(
         if training is False:
             return tf.nn.batch_normalization(x, moving_mean, moving_variance, beta, gamma, epsilon)
 
+        if training is True and len(x.shape) == 4 and KERNELS.fused_batch_norm:
+            # One fused kernel normalizes with the batch statistics: far cheaper than moments + normalize.
+            y, batch_mean, unbiased_variance = v1.nn.fused_batch_norm(
+                x, gamma, beta, epsilon=epsilon, is_training=True
+            )
+            # It returns the Bessel-corrected variance; tf.layers undid the factor for the moving average.
+            count = tf.cast(tf.size(x, out_type=tf.int64) // channels, unbiased_variance.dtype)
+            batch_variance = unbiased_variance * ((count - 1.0) / tf.maximum(count, 1.0))
+            _add_moving_average_updates(
+                moving_mean, moving_variance, batch_mean, batch_variance, 1.0 - momentum
+            )
+            return y
+
         axes = list(range(len(x.shape) - 1))
         # The biased variance, as tf.layers used for its moving average (it undid fused BN's Bessel factor).
         batch_mean, batch_variance = tf.nn.moments(x, axes)
@@ -126,19 +160,47 @@ def batch_norm(
                 training, lambda: (batch_mean, batch_variance), lambda: (moving_mean, moving_variance)
             )
             decay = tf.where(training, 1.0 - momentum, 0.0)
+        _add_moving_average_updates(moving_mean, moving_variance, batch_mean, batch_variance, decay)
+        return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+
+
+def _add_moving_average_updates(
+    moving_mean: tf.Variable,
+    moving_variance: tf.Variable,
+    batch_mean: tf.Tensor,
+    batch_variance: tf.Tensor,
+    decay: float | tf.Tensor,
+) -> None:
+    """moving <- moving - (moving - batch) * decay (decay = 1 - momentum), two ops added to UPDATE_OPS.
+
+    A layer called twice in one forward pass (D on real, then on fake) adds two updates of the same
+    moving averages. Unordered, they race: the result depends on which runs first, so two identical
+    runs drift apart. The updates of the same top-level name scope (one tower) are chained in call order.
+    """
+    tower = v1.get_default_graph().get_name_scope().split("/")[0]
+    variables = {moving_mean.handle.op.name, moving_variance.handle.op.name}
+    earlier = [
+        update.op  # (assign_sub on a resource variable returns the variable; .op is the assignment)
+        for update in v1.get_collection(UPDATE_OPS)
+        if update.op.name.startswith(f"{tower}/") and update.op.inputs[0].op.name in variables
+    ]
+    with tf.control_dependencies(earlier):
         mean_update = v1.assign_sub(
             moving_mean, (moving_mean - batch_mean) * decay, name="update_moving_mean"
         )
         variance_update = v1.assign_sub(
             moving_variance, (moving_variance - batch_variance) * decay, name="update_moving_variance"
         )
-        v1.add_to_collection(UPDATE_OPS, mean_update)
-        v1.add_to_collection(UPDATE_OPS, variance_update)
-        return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+    v1.add_to_collection(UPDATE_OPS, mean_update)
+    v1.add_to_collection(UPDATE_OPS, variance_update)
 
 
 def lrelu(x: tf.Tensor, alpha: float) -> tf.Tensor:
-    """Leaky ReLU as the notebook wrote it: max(alpha * x, x)."""
+    """Leaky ReLU as the notebook wrote it: max(alpha * x, x) (for 0 <= alpha <= 1)."""
+    # Not straight after a BiasAdd: grappler's remapper would fuse Conv2D + BiasAdd + LeakyRelu, find the
+    # gradient still reading the BiasAdd, log "remapper failed" and drop all its fusions (TF 2.21).
+    if KERNELS.fused_leaky_relu and 0.0 <= alpha <= 1.0 and x.op.type != "BiasAdd":
+        return tf.nn.leaky_relu(x, alpha)  # one op; equal values and gradients, also at x = 0
     return tf.maximum(alpha * x, x)
 
 
@@ -164,7 +226,16 @@ def dropout(x: tf.Tensor, keep_prob: float, seeds: SeedStream | None, active: Tr
         return x
     if seeds is None:
         raise ValueError("active dropout needs a SeedStream")
-    dropped = tf.nn.experimental.stateless_dropout(x, rate=1.0 - keep_prob, seed=seeds())
+    rate = 1.0 - keep_prob
+    if KERNELS.mask_dropout:
+        # stateless_dropout's uniforms and threshold, as a {0, 1/keep_prob} mask: one multiply forward and
+        # one backward instead of a scale, a select and their gradients. The same values for finite x.
+        uniform = tf.random.stateless_uniform(tf.shape(x), seed=seeds(), dtype=x.dtype)
+        mask = tf.cast(uniform >= rate, x.dtype) * tf.constant(1.0 / (1.0 - rate), x.dtype)
+        dropped = x * mask
+        dropped.set_shape(x.shape)  # a mask of dynamic shape would blur size-1 dimensions
+    else:
+        dropped = tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seeds())
     if active is True:
         return dropped
     return tf.cond(active, lambda: dropped, lambda: x)

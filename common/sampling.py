@@ -34,7 +34,8 @@ class Generator:
             saver = v1.train.Saver(var_list=variables)
         self.graph.finalize()
         self.session = v1.Session(graph=self.graph)
-        saver.restore(self.session, checkpoint)
+        with self.graph.as_default():  # outside its graph, Saver.restore takes the eager path and fails
+            saver.restore(self.session, checkpoint)
         self.checkpoint = checkpoint
 
     def generate(self, n: int, seed: int, batch_size: int = 1000) -> np.ndarray:

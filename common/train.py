@@ -7,11 +7,13 @@ exactly where the last checkpoint left off.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import math
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -29,7 +31,16 @@ from common.gan import (
     sample_noise,
     train_step_flops_per_image,
 )
-from common.rundir import HISTORY_COLUMNS, HistoryWriter, RunDir, save_grid, save_loss_plot, save_progress_gif
+from common.rundir import (
+    HISTORY_COLUMNS,
+    HistoryWriter,
+    RunDir,
+    atomic_path,
+    save_grid,
+    save_loss_plot,
+    save_progress_gif,
+)
+from common.speed import SpeedSettings
 
 if TYPE_CHECKING:
     from common.data import ImageSet
@@ -49,6 +60,7 @@ class TrainResult(NamedTuple):
 
 
 # A hook called after a logged step with (session, graph, step); returns extra columns for history.csv.
+# A hook with a `columns` attribute gets those columns in the CSV header (empty where it returns none).
 StepHook = Callable[[v1.Session, GANGraph, int], dict[str, float]]
 
 
@@ -79,9 +91,34 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def session_config() -> v1.ConfigProto:
+def session_config(settings: SpeedSettings | None = None) -> v1.ConfigProto:
+    """The training Session's config: threads, XLA, precision (common.speed; defaults from DCGAN_* env)."""
+    settings = SpeedSettings.default_settings() if settings is None else settings
     # Soft placement lets the few ops without a GPU kernel fall back to the CPU.
-    return v1.ConfigProto(allow_soft_placement=True)
+    return settings.apply(v1.ConfigProto(allow_soft_placement=True))
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """TensorFlow's op determinism on (or off) for a block, restored afterwards.
+
+    On the CPU some multi-threaded kernels sum in an order that depends on thread timing, so without it
+    two identical runs drift apart in the last bits after a few dozen steps (seen here under load).
+    """
+    from tensorflow.python.framework import config as tf_config  # the public API can only enable it
+
+    before = tf_config.is_op_determinism_enabled()
+    if enabled:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
+    try:
+        yield
+    finally:
+        if before:
+            tf_config.enable_op_determinism()
+        else:
+            tf_config.disable_op_determinism()
 
 
 def total_steps(config: Config, n_images: int) -> int:
@@ -113,6 +150,8 @@ def run_record(spec: ArchSpec, config: Config, data: ImageSet, graph: tf.Graph) 
             "image_shape": list(spec.image_shape),
             "schedule": spec.schedule,
             "d_batches": spec.d_batches,
+            "g_noise_batches": spec.g_noise_batches,
+            "smooth_g_target": spec.smooth_g_target,
             "parameters": parameters,
             "forward_flops_per_image": forward_flops_per_image(spec, config),
             "train_step_flops_per_image": train_step_flops_per_image(spec, config),
@@ -121,6 +160,7 @@ def run_record(spec: ArchSpec, config: Config, data: ImageSet, graph: tf.Graph) 
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps(config, len(data.images)),
         "device": device_description(),
+        "session": SpeedSettings.default_settings().describe(),  # precision, threads, XLA (common.speed)
         "versions": {
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
@@ -140,6 +180,16 @@ def write_samples(
     writer.add_summary(summary, step)
 
 
+def widen_history(path: Path, columns: list[str]) -> None:
+    """Rewrite history.csv under a wider header (a resumed run that gains columns); new cells are empty."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def write_figures(run: RunDir, title: str) -> None:
     save_loss_plot(run.read_history(), run.loss_plot, title)
     save_progress_gif(run.sample_grids(), run.progress_gif)
@@ -155,6 +205,20 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train `spec` on `data` into `run`, from scratch or from its latest checkpoint."""
+    with op_determinism(config.deterministic):
+        return _train(spec, config, data, run, resume, hooks, progress)
+
+
+def _train(
+    spec: ArchSpec,
+    config: Config,
+    data: ImageSet,
+    run: RunDir,
+    resume: bool = False,
+    hooks: tuple[StepHook, ...] = (),
+    progress: bool = True,
+) -> TrainResult:
+    """train()'s body, run with the op determinism the config asks for."""
     n_images = len(data.images)
     graph, gan = build_training_graph(spec, config, n_images)
     record = run_record(spec, config, data, graph)
@@ -179,8 +243,12 @@ def train(
         history = run.truncate_history(step) if resume else []
         seconds_before = history[-1]["seconds"] if history else 0.0
         extra_columns = [k for k in run.history_columns() if k not in list(HISTORY_COLUMNS)] if resume else []
+        # Columns a hook adds (a `columns` attribute, e.g. common.evaluate's fid, kid) join the CSV header.
+        hook_columns = [c for hook in hooks for c in getattr(hook, "columns", ()) if c not in extra_columns]
+        if hook_columns and run.history.exists():
+            widen_history(run.history, list(HISTORY_COLUMNS) + extra_columns + hook_columns)
         writer = v1.summary.FileWriter(str(run.events), graph=None if checkpoint else graph)
-        log = HistoryWriter(run.history, list(HISTORY_COLUMNS) + extra_columns)
+        log = HistoryWriter(run.history, list(HISTORY_COLUMNS) + extra_columns + hook_columns)
         fixed_noise = sample_noise(config, config.grid_size, config.seed)
         tqdm.write(f"{title}: {n_images} images, {steps} steps on {record['device']}", file=sys.stderr)
         if step == 0:

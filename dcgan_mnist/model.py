@@ -11,6 +11,7 @@ import tensorflow as tf
 from common.config import Config
 from common.gan import ArchSpec
 from common.layers import SeedStream, Training, batch_norm, conv2d, conv2d_transpose, dense, dropout, lrelu
+from dcgan_mnist.architectures import OTHER_ARCHITECTURES
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -87,5 +88,5 @@ NOTEBOOK = ArchSpec(
     description="The notebook's DCGAN: dense to 4x4x512, three transposed convolutions; conv D.",
 )
 
-ARCHITECTURES: dict[str, ArchSpec] = {NOTEBOOK.name: NOTEBOOK}
+ARCHITECTURES: dict[str, ArchSpec] = {NOTEBOOK.name: NOTEBOOK, **OTHER_ARCHITECTURES}
 DATASETS = ("mnist", "fashion_mnist")

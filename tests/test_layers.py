@@ -156,3 +156,28 @@ def test_lrelu():
     with graph.as_default():
         y = lrelu(tf.constant([-2.0, 0.0, 3.0]), 0.01)
     np.testing.assert_allclose(run(graph, y, init=False), [-0.02, 0.0, 3.0])
+
+
+def test_two_calls_in_one_pass_update_the_moving_mean_in_call_order():
+    # D runs on real, then on fake: both calls add updates of the same moving mean. Unordered they race;
+    # chained, the result is always "real's update, then fake's".
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 1, 1, 1])
+        with tf.name_scope("step"):
+            with v1.variable_scope("d"):
+                batch_norm(x, True, "bn", momentum=0.5)
+            with v1.variable_scope("d", reuse=True):
+                batch_norm(x * 3.0 + 10.0, True, "bn", momentum=0.5)
+            with v1.variable_scope("d", reuse=True):
+                mean = v1.get_variable("bn/moving_mean")
+        updates = graph.get_collection(UPDATE_OPS)
+    data = np.array([[[[1.0]]], [[[3.0]]]], np.float32)  # batch mean 2; the second call sees mean 16
+    expected = 0.0
+    with v1.Session(graph=graph) as sess:
+        sess.run(v1.global_variables_initializer())
+        for _ in range(20):
+            sess.run(updates, {x: data})
+            expected = expected + (2.0 - expected) * 0.5
+            expected = expected + (16.0 - expected) * 0.5
+            assert sess.run(mean)[0] == pytest.approx(expected, rel=1e-6)

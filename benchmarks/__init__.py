@@ -1,0 +1,1 @@
+"""Speed benchmarks, run by hand (python -m benchmarks.speed, python -m benchmarks.levers)."""

@@ -1,0 +1,80 @@
+"""The machine a benchmark ran on, and its peak arithmetic rate estimated from the detected ISA.
+
+Peak = cores x clock x FLOPs per cycle per core. Assumptions (stated in docs/benchmarks.md):
+- the clock is /proc/cpuinfo's "cpu MHz" (the nominal one a VM reports; turbo is not counted);
+- float32: two FMA units per core (Xeon server cores), each an FMA (2 FLOPs) on a full vector:
+  AVX-512 16 lanes -> 64 FLOPs/cycle, AVX2 + FMA 8 lanes -> 32, otherwise SSE 4 lanes, no FMA -> 8;
+- bf16: AMX (amx_bf16) does 1024 bf16 multiply-adds per cycle per core -> 2048 FLOPs/cycle; AVX-512-BF16
+  alone (vdpbf16ps, two ports, 32 pairs per vector) -> 128.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from common.speed import bf16_supported, cpu_count, cpu_flags
+from common.train import cpu_model
+
+REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_ghz() -> float | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":", 1)[1]) / 1000.0
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def float32_flops_per_cycle(flags: frozenset[str]) -> int:
+    if "avx512f" in flags:
+        return 2 * 2 * 16
+    if "avx2" in flags and "fma" in flags:
+        return 2 * 2 * 8
+    return 2 * 4
+
+
+def bf16_flops_per_cycle(flags: frozenset[str]) -> int | None:
+    if "amx_bf16" in flags:
+        return 2 * 1024
+    if "avx512_bf16" in flags:
+        return 2 * 2 * 32
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    cpu: str
+    cores: int
+    ghz: float | None
+    flags: tuple[str, ...]  # the REPORTED_FLAGS this CPU has
+    peak_float32_gflops: float | None
+    peak_bf16_gflops: float | None
+
+    def describe(self) -> str:
+        clock = f"{self.ghz:.2f} GHz" if self.ghz else "unknown clock"
+        flags = " ".join(self.flags) or "none of interest"
+        lines = [f"CPU: {self.cpu}, {self.cores} cores, {clock}; flags: {flags}"]
+        if self.peak_float32_gflops:
+            peak = f"estimated peak: float32 {self.peak_float32_gflops:.0f} GFLOP/s"
+            if self.peak_bf16_gflops:
+                peak += f", bf16 {self.peak_bf16_gflops:.0f} GFLOP/s"
+            lines.append(peak + " (cores x GHz x FLOPs/cycle; see benchmarks/machine.py)")
+        return "\n".join(lines)
+
+
+def this_machine() -> Machine:
+    flags = cpu_flags()
+    cores, ghz = cpu_count(), cpu_ghz()
+    bf16 = bf16_flops_per_cycle(flags) if bf16_supported(flags) else None
+    return Machine(
+        cpu=cpu_model(),
+        cores=cores,
+        ghz=ghz,
+        flags=tuple(f for f in REPORTED_FLAGS if f in flags),
+        peak_float32_gflops=cores * ghz * float32_flops_per_cycle(flags) if ghz else None,
+        peak_bf16_gflops=cores * ghz * bf16 if ghz and bf16 else None,
+    )

@@ -1,0 +1,22 @@
+"""Data sets for dcgan-tf1: MNIST, Fashion-MNIST and CIFAR-10 as uint8 NHWC arrays.
+
+Only numpy, tqdm and the standard library are used here, so loading data never imports TensorFlow.
+Search order for every data set: the ``data_dir`` argument, ``$DCGAN_DATA_DIR``, the Keras cache
+(``$KERAS_HOME/datasets`` or ``~/.keras/datasets``), the Debian package location (Fashion-MNIST only),
+then a checksum-verified download into the Keras cache (base URL overridable with ``$DCGAN_MIRROR``).
+"""
+
+from common.data.cifar import CIFAR10_CLASSES, load_cifar10, resolve_cifar_class
+from common.data.errors import DataError
+from common.data.locate import ImageSet
+from common.data.mnist import MNIST_DATASETS, load_mnist
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "MNIST_DATASETS",
+    "DataError",
+    "ImageSet",
+    "load_cifar10",
+    "load_mnist",
+    "resolve_cifar_class",
+]

@@ -1,0 +1,116 @@
+"""The loaded-data record (ImageSet) and where data sets are looked for.
+
+Search roots, in order: the caller's ``data_dir``, ``$DCGAN_DATA_DIR``, then the Keras cache
+(``$KERAS_HOME/datasets`` when KERAS_HOME is set, else ``~/.keras/datasets``), which is also where
+downloads go so that Keras and this project share one copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.data.errors import DataError
+
+DATA_DIR_ENV = "DCGAN_DATA_DIR"
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing ndarray fields with == is ambiguous
+class ImageSet:
+    """Images with their labels, ready for training.
+
+    images: uint8 (N, H, W, C); labels: int64 (N,) indexing class_names; source: where the data came from.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+
+    def __post_init__(self) -> None:
+        # Loaders already validate their files; this guards against a loader bug handing on bad arrays.
+        images, labels = self.images, self.labels
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+            raise DataError(f"{self.source}: images must be a uint8 array of shape (N, H, W, C)")
+        if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.shape != images.shape[:1]:
+            raise DataError(
+                f"{self.source}: labels must be an int64 array of shape ({images.shape[0]},), "
+                f"got {getattr(labels, 'dtype', type(labels).__name__)} {getattr(labels, 'shape', '')}"
+            )
+        if labels.size and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise DataError(f"{self.source}: labels must lie in 0..{len(self.class_names) - 1}")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass(frozen=True)
+class SearchRoot:
+    """One place to look for data. ``explicit`` roots were named by the caller for this very data set."""
+
+    label: str
+    path: Path
+    explicit: bool = False
+
+
+def keras_cache_dir() -> Path:
+    """Keras's dataset cache: ``$KERAS_HOME/datasets``, else ``~/.keras/datasets``."""
+    keras_home = os.environ.get("KERAS_HOME")
+    base = Path(keras_home).expanduser() if keras_home else Path.home() / ".keras"
+    return base / "datasets"
+
+
+def search_roots(data_dir: str | os.PathLike | None) -> list[SearchRoot]:
+    """The roots to search, in order. A ``data_dir`` that is not a folder is an error, not a skip:
+    a mistyped path would otherwise fall through to a silent download."""
+    roots: list[SearchRoot] = []
+    if data_dir is not None and str(data_dir) != "":
+        path = Path(data_dir).expanduser()
+        if not is_dir(path):
+            raise DataError(
+                f"data_dir {path} is not a folder: check the path, or leave it out to search defaults"
+            )
+        roots.append(SearchRoot("data_dir", path, explicit=True))
+    env_dir = os.environ.get(DATA_DIR_ENV)
+    if env_dir:
+        roots.append(SearchRoot(f"${DATA_DIR_ENV}", Path(env_dir).expanduser()))
+    roots.append(SearchRoot("Keras cache", keras_cache_dir()))
+    return roots
+
+
+def is_file(path: Path) -> bool:
+    """Path.is_file that treats an unreadable location (e.g. permission denied) as absent."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """Path.is_dir that treats an unreadable location (e.g. permission denied) as absent."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def check_split(split: str) -> str:
+    """Validate a split name ("train" or "test")."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    return split
+
+
+def describe_searched(places: list[Path], notes: list[str] | None = None) -> str:
+    """One-line list of the folders looked at, with notes on incomplete sets found on the way."""
+    unique = list(dict.fromkeys(str(p) for p in places))
+    text = "searched: " + (", ".join(unique) if unique else "nothing")
+    if os.environ.get(DATA_DIR_ENV) is None:
+        text += f" (${DATA_DIR_ENV} not set)"
+    if notes:
+        text += "; " + "; ".join(dict.fromkeys(notes))
+    return text

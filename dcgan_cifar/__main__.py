@@ -1,0 +1,64 @@
+"""`python -m dcgan_cifar train|sample`: the notebook's DCGAN on one class of CIFAR-10 (default horse)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from common.cli import DatasetModule, main
+from common.config import Config
+from common.data import CIFAR10_CLASSES, ImageSet, load_cifar10, resolve_cifar_class
+from dcgan_cifar.model import ARCHITECTURES, DATASETS
+
+DEFAULT_CLASS = "horse"
+
+
+def load_training_images(config: Config) -> ImageSet:
+    return load_cifar10("train", config.data_dir, label=config.class_label)
+
+
+def add_arguments(train: argparse.ArgumentParser) -> None:
+    train.add_argument(
+        "--class",
+        dest="class_name",
+        metavar="CLASS",
+        help=f"the CIFAR-10 class to learn: a name ({', '.join(CIFAR10_CLASSES)}) or a label 0-9 "
+        f"(default {DEFAULT_CLASS})",
+    )
+
+
+def flags_to_config(args: dict[str, Any]) -> dict[str, Any]:
+    """--class NAME|LABEL -> class_label; not given stays None (the default, or the run's own on resume)."""
+    text = args.get("class_name")
+    if text is None:
+        return {"class_label": None}
+    return {"class_label": resolve_cifar_class(text)}  # DataError (exit 2) for an unknown class
+
+
+def run_name(dataset: str, flags: dict[str, Any]) -> str:
+    """The default run directory's name: the data set and the class, e.g. cifar10-horse."""
+    label = flags.get("class_label")
+    return f"{dataset}-{CIFAR10_CLASSES[resolve_cifar_class(DEFAULT_CLASS) if label is None else label]}"
+
+
+MODULE = DatasetModule(
+    prog="dcgan_cifar",
+    datasets=DATASETS,
+    architectures=ARCHITECTURES,
+    default_arch="notebook",
+    defaults={"class_label": resolve_cifar_class(DEFAULT_CLASS)},  # the architecture sets the rest
+    load_data=load_training_images,
+    add_arguments=add_arguments,
+    flags_to_config=flags_to_config,
+    run_name=run_name,
+)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    return main(MODULE, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

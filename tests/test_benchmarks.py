@@ -1,0 +1,137 @@
+"""The speed levers keep results, and the benchmark harness runs (a tiny smoke test, not a benchmark)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from benchmarks import levers, speed
+from benchmarks.alternatives import ProjectStep
+from benchmarks.levers import layer_kernels
+from benchmarks.machine import bf16_flops_per_cycle, float32_flops_per_cycle, this_machine
+from common.config import Config, ConfigError
+from common.layers import Kernels, SeedStream, batch_norm, dropout, lrelu
+from common.speed import SpeedSettings, bf16_supported
+from common.train import session_config
+from dcgan_mnist.model import NOTEBOOK
+
+v1 = tf.compat.v1
+OLD_KERNELS = Kernels(fused_batch_norm=False, mask_dropout=False, fused_leaky_relu=False)
+
+
+def _layer_outputs(kernels: Kernels, data: np.ndarray) -> list[np.ndarray]:
+    """Each layer's output and its input gradient, built with `kernels`, on the same data and seeds."""
+    graph = tf.Graph()
+    with graph.as_default(), layer_kernels(kernels):
+        x = tf.constant(data)
+        seeds = SeedStream(tf.constant([7, 11], tf.int64))
+        outputs = [dropout(x, 0.8, seeds), lrelu(x, 0.01)]
+        with tf.name_scope("bn"):
+            outputs.append(batch_norm(x * 3.0 + 1.0, True, "bn", momentum=0.9))
+        updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+        weights = tf.constant(np.linspace(-1, 1, data.size, dtype=np.float32).reshape(data.shape))
+        gradients = [tf.gradients(tf.reduce_sum(out * weights), x)[0] for out in outputs]
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            values = sess.run(outputs + gradients)
+            sess.run(updates)
+            moving = {v.op.name: v for v in v1.global_variables()}
+            values += sess.run([moving["bn/moving_mean"], moving["bn/moving_variance"]])
+    return values
+
+
+def test_layer_kernels_give_the_same_values_and_gradients():
+    data = np.random.default_rng(0).normal(size=(8, 5, 5, 6)).astype(np.float32)
+    data[:, 0] = 0.0  # leaky ReLU's kink: both forms give the gradient alpha there
+    new, old = _layer_outputs(Kernels(), data), _layer_outputs(OLD_KERNELS, data)
+    names = ["dropout", "lrelu", "batch norm"]
+    names += [f"d {n}" for n in names] + ["moving mean", "moving variance"]
+    for name, a, b in zip(names, new, old, strict=True):
+        if "batch norm" in name or "moving" in name:
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5, err_msg=name)
+        else:  # the same ops' values, rearranged: bit for bit
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert (new[0] == 0).mean() > 0.1  # dropout dropped something
+
+
+def _losses(kernels: Kernels, settings: SpeedSettings, images: np.ndarray, steps: int) -> np.ndarray:
+    config = Config(batch_size=16, seed=5)
+    with layer_kernels(kernels):
+        step = ProjectStep(NOTEBOOK, config, images, settings)
+    try:
+        return np.array([list(step.step()["losses"]) for _ in range(steps)])
+    finally:
+        step.close()
+
+
+def test_default_kernels_and_session_keep_the_training_losses():
+    """The mask dropout and fused leaky ReLU are bit for bit; so is the default session's thread setup."""
+    images = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+    default = _losses(Kernels(), SpeedSettings(), images, steps=3)
+    tensorflow_session = SpeedSettings(intra_op_threads=0, inter_op_threads=0)
+    fused_bn_only = Kernels(fused_batch_norm=True, mask_dropout=False, fused_leaky_relu=False)
+    np.testing.assert_array_equal(default, _losses(fused_bn_only, tensorflow_session, images, steps=3))
+    # Fused batch norm rounds differently (~1e-7 relative per op, see the layer test). The first step's
+    # losses agree to that; later ones drift apart as Adam's early steps amplify last-bit differences.
+    unfused = _losses(OLD_KERNELS, tensorflow_session, images, steps=1)
+    np.testing.assert_allclose(default[:1], unfused, rtol=2e-4)
+
+
+def test_speed_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DCGAN_INTRA_OP_THREADS", "2")
+    monkeypatch.setenv("DCGAN_XLA", "1")
+    monkeypatch.delenv("DCGAN_PRECISION", raising=False)
+    config = session_config()
+    assert config.intra_op_parallelism_threads == 2
+    assert config.graph_options.optimizer_options.global_jit_level == v1.OptimizerOptions.ON_1
+    assert config.allow_soft_placement
+    monkeypatch.setenv("DCGAN_PRECISION", "float16")
+    with pytest.raises(ConfigError, match="DCGAN_PRECISION"):
+        SpeedSettings.default_settings()
+    monkeypatch.setenv("DCGAN_PRECISION", "float32")
+    monkeypatch.setenv("DCGAN_INTER_OP_THREADS", "many")
+    with pytest.raises(ConfigError, match="DCGAN_INTER_OP_THREADS"):
+        SpeedSettings.default_settings()
+
+
+def test_peak_estimate_from_flags():
+    assert float32_flops_per_cycle(frozenset({"avx512f", "avx2", "fma"})) == 64
+    assert float32_flops_per_cycle(frozenset({"avx2", "fma"})) == 32
+    assert bf16_flops_per_cycle(frozenset({"amx_bf16", "avx512_bf16"})) == 2048
+    assert bf16_flops_per_cycle(frozenset({"avx2"})) is None
+    assert bf16_supported(frozenset({"avx512_bf16"})) and not bf16_supported(frozenset({"avx2"}))
+    machine = this_machine()
+    assert machine.cores >= 1 and machine.cpu
+
+
+def test_speed_benchmark_smoke(tmp_path, capsys):
+    argv = ["--steps", "2", "--rounds", "1", "--warmup", "0", "--batch-size", "16", "--no-progress"]
+    argv += ["--data-dir", str(tmp_path), "--only", "project (default", "--only", "TF1 original"]
+    argv += ["--only", "Keras tf.function"]
+    assert speed.main(argv) == 0
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "img/s" not in line]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| project (default train)",
+        "| TF1 original step (feed_dict, 2 runs)",
+        "| TF2 Keras tf.function",
+    ]
+    assert all("not run" not in row for row in rows)
+    assert float(rows[0].split(" | ")[1]) > 0
+
+
+def test_levers_benchmark_smoke(tmp_path, capsys):
+    argv = ["--steps", "1", "--rounds", "1", "--warmup", "0", "--batch-size", "16", "--no-progress"]
+    assert levers.main([*argv, "--data-dir", str(tmp_path), "--only", "feed_dict batches"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if line.startswith("| ") and "img/s" not in line]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| default",
+        "| feed_dict batches and numpy noise, one run",
+    ]
+
+
+def test_benchmark_rejects_bad_flags(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        speed.main(["--steps", "0"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1

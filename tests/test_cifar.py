@@ -1,0 +1,193 @@
+"""dcgan_cifar: the CIFAR generator, --class, and train / sample / resume on the real horse subset."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.cli import build_parser, resolve_train_config
+from common.config import Config
+from common.data import CIFAR10_CLASSES, DataError, load_cifar10
+from common.gan import call_network, parameter_counts
+from common.layers import SeedStream
+from common.rundir import RunDir
+from dcgan_cifar import model
+from dcgan_cifar.__main__ import MODULE, cli, flags_to_config, load_training_images
+from dcgan_mnist.model import discriminator as mnist_discriminator
+from tests.conftest import SHARED_DATA
+
+v1 = tf.compat.v1
+HORSE_DIR = SHARED_DATA / "cifar10-horse"
+needs_horses = pytest.mark.skipif(
+    not (HORSE_DIR / "cifar-10-batches-py").is_dir(),
+    reason="real CIFAR-10 horse subset ../shared/data/cifar10-horse is not beside the repository",
+)
+FAST = ["--data-dir", str(HORSE_DIR), "--batch-size", "16", "--no-progress"]
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+# ------------------------------------------------------------------------------------------- the model
+def cifar_parameters() -> dict[str, int]:
+    """The CIFAR notebook's parameter counts from its layer shapes (kernel + bias, BN gamma + beta)."""
+    generator = (
+        (100 * 4 * 4 * 512 + 4 * 4 * 512)
+        + 2 * 512
+        + (4 * 4 * 256 * 512 + 256)
+        + 2 * 256
+        + (3 * 3 * 128 * 256 + 128)
+        + 2 * 128
+        + (3 * 3 * 3 * 128 + 3)
+    )
+    discriminator = (
+        (3 * 3 * 3 * 128 + 128)
+        + (3 * 3 * 128 * 256 + 256)
+        + 2 * 256
+        + (3 * 3 * 256 * 512 + 512)
+        + 2 * 512
+        + (4 * 4 * 512 + 1)
+    )
+    return {"generator": generator, "discriminator": discriminator}
+
+
+def test_networks_shapes_and_parameters():
+    assert model.NOTEBOOK.discriminator is mnist_discriminator  # reused, not copied
+    assert model.NOTEBOOK.image_shape == (32, 32, 3) and model.DATASETS == ("cifar10",)
+    config = Config(dataset="cifar10")
+    graph = tf.Graph()
+    with graph.as_default():
+        noise = v1.placeholder(tf.float32, [None, config.noise_dim])
+        seeds = SeedStream(tf.constant([0, 1], tf.int64))
+        images = call_network(model.generator, "generator", False, noise, True, config, seeds)
+        logits = call_network(model.discriminator, "discriminator", False, images, True, config, seeds)
+        assert images.shape.as_list() == [None, 32, 32, 3]
+        assert logits.shape.as_list() == [None, 1]
+        assert parameter_counts() == cifar_parameters()
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            out = sess.run(images, {noise: np.random.default_rng(0).uniform(-1, 1, (2, 100))})
+    assert out.shape == (2, 32, 32, 3) and np.abs(out).max() <= 1.0
+
+
+# ------------------------------------------------------------------------------------ --class and data
+@pytest.mark.parametrize(
+    "text, label", [("horse", 7), ("7", 7), ("Cat", 3), ("0", 0), ("truck", 9), (None, None)]
+)
+def test_class_flag_names_and_labels(text, label):
+    assert flags_to_config({"class_name": text}) == {"class_label": label}
+
+
+@pytest.mark.parametrize("text", ["unicorn", "10", "-1", "7.0", ""])
+def test_unknown_class_exits_2_and_writes_nothing(tmp_path, capsys, text):
+    out = tmp_path / "run"
+    assert cli(["train", *FAST, "--class", text, "--out", str(out)]) == 2
+    assert "CIFAR-10 class" in error_line(capsys)
+    assert not out.exists()
+
+
+def test_default_class_and_out_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parser = build_parser(MODULE)
+    _, config, run = resolve_train_config(parser.parse_args(["train"]), MODULE)
+    assert (config.dataset, config.class_label, config.out) == ("cifar10", 7, "runs/cifar10-horse")
+    assert (config.epochs, config.grid_size, config.batch_size) == (50, 15, 64)
+    _, config, _ = resolve_train_config(parser.parse_args(["train", "--class", "3"]), MODULE)
+    assert (config.class_label, config.out) == (3, "runs/cifar10-cat")
+    assert not (tmp_path / "runs").exists()  # resolving writes nothing
+
+
+@needs_horses
+def test_class_filter_on_the_mixed_test_batch():
+    everything = load_cifar10("test", HORSE_DIR, download=False)
+    horses = load_cifar10("test", HORSE_DIR, download=False, label=7)
+    assert len(horses) == 1000 and set(horses.labels.tolist()) == {7}
+    np.testing.assert_array_equal(horses.images, everything.images[everything.labels == 7])
+    assert len(everything) > len(horses) and len(set(everything.labels.tolist())) == 10
+    cats = load_cifar10("test", HORSE_DIR, download=False, label=3)
+    np.testing.assert_array_equal(cats.images, everything.images[everything.labels == 3])
+    # The training data of a run is the train split of its class.
+    train = load_training_images(Config(dataset="cifar10", class_label=7, data_dir=str(HORSE_DIR)))
+    assert train.images.shape == (5000, 32, 32, 3) and train.images.dtype == np.uint8
+    assert CIFAR10_CLASSES[7] == "horse"
+
+
+@needs_horses
+def test_a_class_missing_from_the_data_exits_2(tmp_path, capsys):
+    # The shared subset's training batches hold only horses.
+    out = tmp_path / "run"
+    assert cli(["train", *FAST, "--class", "cat", "--out", str(out)]) == 2
+    assert "no cat images" in error_line(capsys)
+    assert not out.exists()
+    with pytest.raises(DataError):
+        load_training_images(Config(dataset="cifar10", class_label=3, data_dir=str(HORSE_DIR)))
+
+
+# ------------------------------------------------------------------------------ train, sample, resume
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cifar") / "run"
+    argv = ["train", *FAST, "--out", str(out), "--max-steps", "6", "--log-every", "2", "--sample-every", "3"]
+    assert cli([*argv, "--checkpoint-every", "3", "--seed", "5"]) == 0
+    return out
+
+
+@needs_horses
+def test_train_writes_a_cifar_run(trained):
+    run = RunDir(trained)
+    record = json.loads(run.config.read_text())
+    config = record["config"]
+    assert (config["dataset"], config["class_label"], config["arch"]) == ("cifar10", 7, "notebook")
+    assert (config["epochs"], config["grid_size"], config["batch_size"]) == (50, 15, 16)
+    assert record["data"]["images"] == 5000 and record["steps_per_epoch"] == 5000 // 16
+    assert record["architecture"]["image_shape"] == [32, 32, 3]
+    assert record["architecture"]["parameters"] == cifar_parameters()
+    steps = [row["step"] for row in run.read_history()]
+    assert steps == [2, 4, 6]
+    assert all(np.isfinite(list(row.values())).all() for row in run.read_history())
+    assert [p.name for p in run.sample_grids()] == ["step_000000.png", "step_000003.png", "step_000006.png"]
+    from PIL import Image
+
+    grid = Image.open(run.sample_grids()[-1])
+    assert grid.mode == "RGB"  # 15 images: 4 columns x 4 rows of 32 + 1-pixel gaps, upscaled 3x
+    assert grid.size == (3 * (4 * 33 + 1), 3 * (4 * 33 + 1))
+    assert run.latest_checkpoint().endswith("model.ckpt-6")
+
+
+@needs_horses
+def test_sample_npy_and_png(trained, tmp_path):
+    npy = tmp_path / "s.npy"
+    assert cli(["sample", "--run", str(trained), "--n", "7", "--out", str(npy), "--seed", "2"]) == 0
+    images = np.load(npy)
+    assert images.shape == (7, 32, 32, 3) and images.dtype == np.uint8
+    assert images.std() > 0
+    png = tmp_path / "grid.png"
+    assert cli(["sample", "--run", str(trained), "--n", "4", "--out", str(png)]) == 0
+    assert png.stat().st_size > 0
+
+
+@needs_horses
+@pytest.mark.parametrize("flags", [["--class", "cat"], ["--class", "3"], ["--class", "0"]])
+def test_resume_with_another_class_is_refused(trained, capsys, flags):
+    before = sorted(p.name for p in (trained / "checkpoints").iterdir())
+    rows = RunDir(trained).read_history()
+    assert cli(["train", *FAST, "--out", str(trained), "--resume", *flags]) == 2
+    message = error_line(capsys)
+    assert "different architecture" in message and "class_label is 7" in message
+    assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == before
+    assert RunDir(trained).read_history() == rows
+
+
+@needs_horses
+def test_resume_with_the_same_class(trained, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    assert cli(["train", *FAST, "--out", str(out), "--resume", "--class", "horse", "--max-steps", "8"]) == 0
+    record = json.loads(RunDir(out).config.read_text())
+    assert record["config"]["class_label"] == 7 and record["resumed"][0].endswith("model.ckpt-6")
+    assert [row["step"] for row in RunDir(out).read_history()] == [2, 4, 6, 8]

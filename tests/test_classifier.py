@@ -1,0 +1,128 @@
+"""The evaluator's classifier: where it is cached, what it learns from, that it is accurate and seeded."""
+
+import json
+
+import numpy as np
+import pytest
+
+from common import classifier as classifier_module
+from common.classifier import (
+    RECORD_NAME,
+    TrainingPlan,
+    balanced_weights,
+    cache_root,
+    classifier_data,
+    load_classifier,
+    stratified_halves,
+)
+from common.data import DataError, ImageSet
+from tests.conftest import SHARED_DATA, needs_shared_data
+
+MNIST_DIR = str(SHARED_DATA / "mnist")
+# A short plan: 6000 images, one epoch (47 steps) still gives a usable classifier in about a second.
+QUICK = TrainingPlan(epochs=1, limit=6000)
+
+
+def test_cache_root_order(monkeypatch, tmp_path):
+    monkeypatch.delenv("DCGAN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "dcgan-tf1"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "dcgan-tf1"
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine"
+
+
+def fake_set(labels, first_value=0, shape=(8, 8, 1)) -> ImageSet:
+    """Images filled with first_value, first_value + 1, ...: each one different."""
+    labels = np.asarray(labels, np.int64)
+    values = first_value + np.arange(len(labels), dtype=np.uint8)
+    images = np.broadcast_to(values[:, None, None, None], (len(labels), *shape)).copy()
+    return ImageSet(images, labels, tuple(str(i) for i in range(10)), "fake")
+
+
+def test_train_split_without_all_classes_also_learns_from_half_the_test_split():
+    # The shared CIFAR subset's shape: one class in train, every class in test.
+    train = fake_set([7] * 20)
+    test = fake_set([7] * 10 + [c for c in range(10) if c != 7 for _ in range(4)], first_value=100)
+    data = classifier_data(train, test, TrainingPlan(epochs=1))
+    assert len(data.train_labels) == 20 + 5 + 9 * 2 and len(data.test_labels) == 5 + 9 * 2
+    assert set(np.unique(data.train_labels)) == set(range(10)) == set(np.unique(data.test_labels))
+    assert "from the test split" in data.trained_on and "no images of classes [0, 1, 2" in data.note
+    # the held-out half shares no image with what the classifier learns from
+    learned = {im.tobytes() for im in data.train_images}
+    assert not any(im.tobytes() in learned for im in data.test_images)
+
+
+def test_complete_train_split_is_used_as_it_is():
+    train, test = fake_set(list(range(10)) * 3), fake_set(list(range(10)))
+    data = classifier_data(train, test, TrainingPlan(epochs=1, limit=25))
+    assert len(data.train_labels) == 25 and data.note is None
+    assert data.test_images is test.images
+
+
+def test_stratified_halves_and_balanced_weights():
+    labels = np.array([0] * 10 + [1] * 4 + [2] * 1)
+    first, second = stratified_halves(labels, seed=0)
+    assert not set(first) & set(second) and len(first) + len(second) == len(labels)
+    assert np.bincount(labels[first], minlength=3).tolist() == [5, 2, 0]
+    weights = balanced_weights(labels)
+    per_class_total = np.bincount(labels, weights=weights[labels], minlength=10)
+    np.testing.assert_allclose(per_class_total[:3], per_class_total[0])
+    assert weights[3:].tolist() == [0] * 7
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("cache")
+        patch.setenv("DCGAN_CACHE_DIR", str(root))
+        yield root
+
+
+@needs_shared_data
+def test_mnist_classifier_is_accurate_cached_and_recorded(cache, monkeypatch):
+    with load_classifier("mnist", MNIST_DIR, QUICK, progress=False) as first:
+        assert first.folder.parent == cache / "classifiers" / "mnist"
+        record = json.loads((first.folder / RECORD_NAME).read_text())
+        assert record["test_accuracy"] == first.test_accuracy > 0.85  # on all 10000 test images
+        assert record["test_images"] == 10000 and record["plan"]["limit"] == 6000
+        assert record["trained_on"].startswith("6000 training images of classes 0 (")
+        features, probabilities = first.predict(np.zeros((3, 28, 28, 1), np.uint8))
+    assert features.shape == (3, 128) and probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached classifier was trained again")
+
+    monkeypatch.setattr(classifier_module, "train_classifier", no_training)
+    with load_classifier("mnist", MNIST_DIR, QUICK, progress=False) as again:
+        assert again.folder == first.folder
+    assert not list(first.folder.parent.glob(".training-*"))  # no scratch folder left behind
+
+
+@needs_shared_data
+def test_training_is_seeded(tmp_path, monkeypatch):
+    plan = TrainingPlan(epochs=1, limit=1000)
+    outputs = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / name))
+        with load_classifier("mnist", MNIST_DIR, plan, progress=False) as trained:
+            outputs.append(trained.predict(np.full((2, 28, 28, 1), 100, np.uint8))[0])
+    # Same seeds, same weights: up to the CPU kernels' summation order, which varies with thread timing.
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-4, atol=1e-5)
+
+
+@needs_shared_data
+def test_wrong_image_shape_is_a_data_error(cache):
+    with load_classifier("mnist", MNIST_DIR, QUICK, progress=False) as trained:
+        with pytest.raises(DataError, match=r"do not fit the classifier, which takes \(N, 28, 28, 1\)"):
+            trained.predict(np.zeros((2, 32, 32, 3), np.uint8))
+        with pytest.raises(DataError, match="uint8"):
+            trained.predict(np.zeros((2, 28, 28, 1), np.float32))
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="no classifier for data set 'svhn'"):
+        load_classifier("svhn")

@@ -1,0 +1,227 @@
+"""python -m common.compare: the report's numbers are the runs' own, figures exist, bad input exits 2."""
+
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from common.compare import main as compare
+from dcgan_cifar.__main__ import cli as cifar_cli
+from dcgan_mnist.__main__ import cli as mnist_cli
+from tests.conftest import REPO, SHARED_DATA, needs_shared_data
+
+TINY = ["--batch-size", "16", "--no-progress", "--max-steps", "4", "--log-every", "2", "--sample-every", "2"]
+EVALUATION = {
+    "run": "cifar",
+    "checkpoint": "model.ckpt-4",
+    "step": 4,
+    "n": 500,
+    "dataset": "cifar10",
+    "class_label": 7,
+    "classifier": {"path": "classifier", "test_accuracy": 0.8125},
+    "generated": {
+        "fid": 123.456,
+        "kid": 0.1234,
+        "kid_stderr": 0.0056,
+        "class_histogram": [50] * 10,
+        "class_entropy": 0.987,
+        "confident_share": 0.321,
+        "target_class_share": 0.111,
+    },
+    "real_floor": {
+        "fid": 1.5,
+        "kid": 0.0001,
+        "kid_stderr": 0.0002,
+        "class_histogram": [50] * 10,
+        "class_entropy": 0.5,
+        "confident_share": 0.9,
+        "target_class_share": 0.8,
+    },
+    "noise_ceiling": {
+        "fid": 456.75,
+        "kid": 0.9,
+        "kid_stderr": 0.01,
+        "class_histogram": [50] * 10,
+        "class_entropy": 0.1,
+        "confident_share": 0.05,
+        "target_class_share": 0.0,
+    },
+}
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    if not (SHARED_DATA / "cifar10-horse").is_dir():
+        pytest.skip("real CIFAR-10 horse subset ../shared/data/cifar10-horse is not beside the repository")
+    root = tmp_path_factory.mktemp("compare")
+    mnist, cifar = root / "mnist", root / "cifar"
+    assert mnist_cli(["train", *TINY, "--data-dir", str(SHARED_DATA / "mnist"), "--out", str(mnist)]) == 0
+    assert (
+        cifar_cli(["train", *TINY, "--data-dir", str(SHARED_DATA / "cifar10-horse"), "--out", str(cifar)])
+        == 0
+    )
+    # An evaluated copy of the CIFAR run: eval.json and the evaluator's history.csv columns.
+    evaluated = root / "evaluated"
+    shutil.copytree(cifar, evaluated)
+    (evaluated / "eval.json").write_text(json.dumps(EVALUATION))
+    rows = read_csv(evaluated / "history.csv")
+    columns = [*rows[0], "fid", "kid", "class_entropy", "confident_share", "target_class_share"]
+    quality = {2: ("250.5", "0.3", "0.7", "0.2", "0.4"), 4: ("200.5", "0.2", "0.8", "0.25", "0.5")}
+    with open(evaluated / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {**row, **dict(zip(columns[-5:], quality.get(int(row["step"]), [""] * 5), strict=True))}
+            )
+    return {"mnist": mnist, "cifar": cifar, "evaluated": evaluated}
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def tables(report: str) -> dict[str, dict[str, dict[str, str]]]:
+    """{section title: {run label: {column header: cell}}} from the report's markdown tables."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    title, header = None, None
+    for line in report.splitlines():
+        if line.startswith("## "):
+            title, header = line[3:], None
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("| ") and title:
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            if header is None:
+                header = cells
+            else:
+                found.setdefault(title, {})[cells[0]] = dict(zip(header, cells, strict=True))
+    return found
+
+
+def expected_row(run_dir) -> dict[str, str]:
+    """What the report must show for a run, computed here from its files."""
+    record = json.loads((run_dir / "config.json").read_text())
+    history = read_csv(run_dir / "history.csv")
+    batch = record["config"]["batch_size"]
+    parameters = record["architecture"]["parameters"]
+    rate = statistics.median(float(row["images_per_second"]) for row in history)
+    return {
+        "steps": history[-1]["step"],
+        "images seen": f"{int(history[-1]['step']) * batch:,}",
+        "wall time": f"{float(history[-1]['seconds']):.1f} s",
+        "images/s (median)": f"{rate:.1f}",
+        "G parameters": f"{parameters['generator']:,}",
+        "D parameters": f"{parameters['discriminator']:,}",
+        "train GFLOP/step": f"{record['architecture']['train_step_flops_per_image'] * batch / 1e9:.3f}",
+        "D loss": f"{float(history[-1]['d_loss']):.4f}",
+        "D(G(z))": f"{float(history[-1]['d_fake']):.4f}",
+    }
+
+
+@needs_shared_data
+def test_report_numbers_come_from_the_runs(runs, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert compare([str(runs["mnist"]), str(runs["cifar"]), "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    found = tables(report)
+    assert found["Runs"]["mnist"]["dataset"] == "mnist" and found["Runs"]["mnist"]["class"] == "—"
+    assert found["Runs"]["cifar"]["dataset"] == "cifar10" and found["Runs"]["cifar"]["class"] == "horse (7)"
+    assert found["Runs"]["cifar"]["image"] == "32x32x3" and found["Runs"]["mnist"]["image"] == "28x28x1"
+    for label in ("mnist", "cifar"):
+        shown = {k: v for section in found.values() for k, v in section.get(label, {}).items()}
+        for header, value in expected_row(runs[label]).items():
+            assert shown[header] == value, (label, header)
+    assert "Sample quality (eval.json)" not in found and "No run holds an eval.json" in report
+    for name in ("losses.png", "probabilities.png", "samples.png"):
+        assert f"]({name})" in report
+        with Image.open(out / name) as figure:
+            assert figure.format == "PNG" and figure.size[0] > 400
+    assert not (out / "quality.png").exists()
+
+
+@needs_shared_data
+def test_quality_numbers_when_evaluated(runs, tmp_path):
+    out = tmp_path / "report"
+    assert compare([str(runs["cifar"]), str(runs["evaluated"]), "--out", str(out)]) == 0
+    found = tables((out / "report.md").read_text())
+    quality = found["Sample quality (eval.json)"]
+    assert list(quality) == ["evaluated"]  # only the evaluated run has a row
+    row = quality["evaluated"]
+    assert row["FID"] == "123.46" and row["KID"] == "0.1234 ± 0.0056"
+    assert row["class entropy"] == "0.987" and row["target-class share"] == "0.111"
+    assert row["real-floor FID"] == "1.50" and row["noise-ceiling FID"] == "456.75"
+    assert row["classifier test accuracy"] == "0.8125" and row["n"] == "500"
+    during = found["Sample quality during training (history.csv)"]["evaluated"]
+    assert during["last FID"] == "200.5 (step 4)" and during["lowest FID"] == "200.5 (step 4)"
+    assert during["last target-class share"] == "0.5 (step 4)"
+    with Image.open(out / "quality.png") as figure:
+        assert figure.format == "PNG"
+
+
+@needs_shared_data
+def test_one_run_and_the_same_folder_twice(runs, tmp_path):
+    out = tmp_path / "report"
+    assert compare([str(runs["cifar"]), "--out", str(out)]) == 0
+    assert compare([str(runs["cifar"]), str(runs["cifar"]), "--out", str(out)]) == 0  # overwrites
+    found = tables((out / "report.md").read_text())
+    assert list(found["Runs"]) == ["cifar (1)", "cifar (2)"]
+
+
+def test_folder_that_is_no_run(tmp_path, capsys):
+    out = tmp_path / "report"
+    assert compare([str(tmp_path), "--out", str(out)]) == 2
+    assert "not a run directory" in error_line(capsys)
+    assert compare([str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "not a run directory" in error_line(capsys)
+    assert not out.exists()
+
+
+def test_no_runs_or_no_out(capsys):
+    for argv in (["--out", "x"], ["some-run"]):
+        with pytest.raises(SystemExit) as exit_info:
+            compare(argv)
+        assert exit_info.value.code == 2
+        assert error_line(capsys).startswith("common.compare: error:")
+
+
+@needs_shared_data
+def test_out_is_a_file_or_eval_json_is_broken(runs, tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert compare([str(runs["cifar"]), "--out", str(target)]) == 2
+    assert "not a directory" in error_line(capsys)
+    broken = tmp_path / "broken"
+    shutil.copytree(runs["cifar"], broken)
+    (broken / "eval.json").write_text("{not json")
+    assert compare([str(broken), "--out", str(tmp_path / "out")]) == 2
+    assert "eval.json" in error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_module_runs_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "common.compare", str(tmp_path), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("common.compare")]
+    assert lines == [f"common.compare: error: {tmp_path} is not a run directory (no config.json)"]

@@ -1,0 +1,378 @@
+"""The evaluator: FID and KID against their closed forms, the ordering on real data, eval.json, the CLI
+and `train --eval-every`."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import tensorflow as tf
+
+from common import classifier as classifier_module
+from common.classifier import TrainingPlan, load_classifier
+from common.data import DataError, load_mnist
+from common.evaluate import (
+    EVAL_FILE,
+    class_statistics,
+    fid,
+    floor_sets,
+    frechet_distance,
+    image_features,
+    kid,
+    main,
+    mmd2_unbiased,
+    noise_images,
+    polynomial_kernel,
+    uninformative_statistics,
+)
+from common.rundir import HISTORY_COLUMNS, RunDir
+from dcgan_cifar.__main__ import cli as cifar_cli
+from dcgan_mnist.__main__ import cli
+from tests.conftest import SHARED_DATA, needs_shared_data
+
+MNIST_DIR = str(SHARED_DATA / "mnist")
+CIFAR_DIR = str(SHARED_DATA / "cifar10-horse")
+QUICK = TrainingPlan(epochs=1, limit=6000)
+SECTION_KEYS = {
+    "fid",
+    "kid",
+    "kid_stderr",
+    "class_histogram",
+    "class_entropy",
+    "confident_share",
+    "target_class_share",
+}
+
+
+def random_covariance(rng, d):
+    a = rng.standard_normal((d, d))
+    return a @ a.T / d + 0.1 * np.eye(d)
+
+
+# ---------------------------------------------------------------------------------------- closed forms
+def test_fid_of_identical_gaussians_is_zero():
+    rng = np.random.default_rng(0)
+    mean, cov = rng.standard_normal(16), random_covariance(rng, 16)
+    assert frechet_distance(mean, cov, mean, cov) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_fid_of_shifted_gaussians_is_the_squared_shift():
+    rng = np.random.default_rng(1)
+    mean, cov, shift = rng.standard_normal(16), random_covariance(rng, 16), rng.standard_normal(16)
+    assert frechet_distance(mean, cov, mean + shift, cov) == pytest.approx(shift @ shift, rel=1e-8)
+
+
+def test_fid_of_diagonal_gaussians():
+    # Commuting covariances: Tr(A + B - 2 sqrt(AB)) = sum (sqrt(a_i) - sqrt(b_i))^2.
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 4.0, 1.0])
+    expected = ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert frechet_distance(np.zeros(3), np.diag(a), np.zeros(3), np.diag(b)) == pytest.approx(expected)
+
+
+def test_fid_from_samples_approaches_the_closed_form():
+    rng = np.random.default_rng(2)
+    shift = np.array([3.0, 0.0, -4.0, 0.0])  # squared norm 25
+    a = rng.standard_normal((20000, 4))
+    b = rng.standard_normal((20000, 4)) + shift
+    assert fid(a, b) == pytest.approx(25.0, abs=0.3)
+    assert fid(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fid_of_singular_covariances_is_finite():
+    # A feature that never fires (a dead ReLU) makes both covariances singular.
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((50, 5)), rng.standard_normal((50, 5)) + 1.0
+    a[:, 0] = b[:, 0] = 0.0
+    value = fid(a, b)
+    assert np.isfinite(value) and value > 0
+
+
+def direct_mmd2_unbiased(x, y):
+    """The U-statistic written pair by pair, straight from its definition."""
+    d = x.shape[1]
+
+    def k(u, v):
+        return (float(u @ v) / d + 1.0) ** 3
+
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_mmd2_matches_the_pairwise_definition():
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((7, 3)) + 0.5
+    assert mmd2_unbiased(x, y) == pytest.approx(direct_mmd2_unbiased(x, y), rel=1e-10)
+    assert polynomial_kernel(x, y).shape == (6, 7)
+
+
+def test_kid_is_unbiased():
+    # Two samples of one distribution: the unbiased estimate averages to 0 over many draws, while the
+    # biased one (diagonal kept) is clearly positive: the test tells them apart.
+    rng = np.random.default_rng(5)
+    kids, biased = [], []
+    for _ in range(200):
+        x, y = rng.standard_normal((40, 4)), rng.standard_normal((40, 4))
+        kids.append(kid(x, y, blocks=2, seed=0)[0])
+        k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+        biased.append(k_xx.mean() + k_yy.mean() - 2 * k_xy.mean())
+    kids, biased = np.array(kids), np.array(biased)
+    stderr = kids.std(ddof=1) / np.sqrt(len(kids))
+    assert abs(kids.mean()) < 3 * stderr
+    assert biased.mean() > 10 * biased.std(ddof=1) / np.sqrt(len(biased))
+
+
+def test_kid_separates_and_reports_a_standard_error():
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((1000, 8)), rng.standard_normal((1000, 8)) + 0.5
+    value, stderr = kid(x, y, blocks=10)
+    assert value > 10 * stderr > 0
+    assert np.isnan(kid(x[:3], y[:3])[1])  # one block of 3: no spread to estimate an error from
+
+
+def test_class_statistics():
+    uniform = np.eye(10)[np.arange(100) % 10]
+    stats = class_statistics(uniform, target_class=3)
+    assert stats["class_histogram"] == [10] * 10
+    assert stats["class_entropy"] == pytest.approx(1.0)
+    assert stats["confident_share"] == 1.0 and stats["target_class_share"] == pytest.approx(0.1)
+    unsure = np.full((4, 10), 0.1)
+    unsure[:, 2] = 0.19
+    stats = class_statistics(unsure)
+    assert stats["class_entropy"] == 0.0 and stats["confident_share"] == 0.0
+    assert stats["target_class_share"] is None
+
+
+@pytest.mark.parametrize(
+    "a, b, message",
+    [
+        (np.zeros((1, 4)), np.zeros((5, 4)), "at least 2 samples"),
+        (np.zeros((5, 4)), np.zeros((5, 3)), "feature sizes differ"),
+        (np.zeros(5), np.zeros((5, 4)), "2-D array"),
+    ],
+)
+def test_bad_features_are_data_errors(a, b, message):
+    with pytest.raises(DataError, match=message):
+        fid(a, b)
+    with pytest.raises(DataError, match=message):
+        kid(a, b)
+
+
+# -------------------------------------------------------------------------------------------- real data
+@pytest.fixture(scope="module")
+def quick_classifiers(tmp_path_factory):
+    """A cache of its own, and a short default plan for MNIST, so the CLI trains its classifier fast."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DCGAN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        patch.setitem(classifier_module.DEFAULT_PLANS, "mnist", QUICK)
+        patch.setitem(classifier_module.DEFAULT_PLANS, "cifar10", TrainingPlan(epochs=2))
+        yield
+
+
+@needs_shared_data
+def test_noise_is_worse_than_blurred_real_which_is_worse_than_real(quick_classifiers):
+    test = load_mnist("mnist", "test", MNIST_DIR).images
+    a, b = test[:500], test[500:1000]
+    blurred = scipy.ndimage.gaussian_filter(a.astype(float), sigma=(0, 1.5, 1.5, 0)).round().astype(np.uint8)
+    with load_classifier("mnist", MNIST_DIR, progress=False) as classifier:
+        reference = image_features(classifier, b)
+        sets = {
+            "real": image_features(classifier, a),
+            "blurred": image_features(classifier, blurred),
+            "noise": image_features(classifier, noise_images(500, (28, 28, 1), seed=0)),
+        }
+        with pytest.raises(DataError, match="do not fit the classifier"):
+            image_features(classifier, np.zeros((4, 28, 28), np.uint8))
+    fids = {name: fid(s.features, reference.features) for name, s in sets.items()}
+    kids = {name: kid(s.features, reference.features)[0] for name, s in sets.items()}
+    assert fids["real"] < fids["blurred"] < fids["noise"], fids
+    assert kids["real"] < kids["blurred"] < kids["noise"], kids
+    entropy = {name: class_statistics(s.probabilities)["class_entropy"] for name, s in sets.items()}
+    assert entropy["real"] > 0.95 and entropy["real"] > entropy["noise"]
+
+
+def history(run_dir) -> list[dict[str, str]]:
+    with open(RunDir(run_dir).history) as f:
+        return list(csv.DictReader(f))
+
+
+TRAIN = ["train", "--data-dir", MNIST_DIR, "--batch-size", "16", "--no-progress", "--log-every", "5"]
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(quick_classifiers, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "mnist"
+    argv = [*TRAIN, "--out", str(out), "--max-steps", "20", "--eval-every", "10", "--eval-samples", "100"]
+    assert cli(argv) == 0
+    return out
+
+
+@needs_shared_data
+def test_eval_every_adds_history_columns_and_tensorboard_scalars(evaluated_run):
+    rows = history(evaluated_run)
+    assert list(rows[0]) == [*HISTORY_COLUMNS, "fid", "kid", "class_entropy", "confident_share"]
+    evaluated = {int(r["step"]): r for r in rows if r["fid"]}
+    assert sorted(evaluated) == [10, 20]
+    assert all(r["fid"] == r["kid"] == "" for r in rows if int(r["step"]) not in evaluated)
+    assert all(float(r["fid"]) > 0 and 0 <= float(r["class_entropy"]) <= 1 for r in evaluated.values())
+    tags = {}
+    for path in RunDir(evaluated_run).events.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(event.step)
+    assert tags["eval/fid"] == [10, 20] and tags["eval/confident_share"] == [10, 20]
+    assert "summaries/d_loss" in tags  # the training's own summaries are still there
+
+
+@needs_shared_data
+def test_evaluating_during_training_leaves_the_training_unchanged(evaluated_run, tmp_path):
+    plain = tmp_path / "plain"
+    assert cli([*TRAIN, "--out", str(plain), "--max-steps", "20"]) == 0
+    readers = [tf.train.load_checkpoint(RunDir(run).latest_checkpoint()) for run in (evaluated_run, plain)]
+    names = readers[0].get_variable_to_shape_map()
+    assert names == readers[1].get_variable_to_shape_map()
+    # Up to the last bits: two plain in-process runs already differ there in D's batch-norm moving
+    # statistics. Drawing random numbers or updating state would show as differences far larger.
+    for name in names:
+        a, b = readers[0].get_tensor(name), readers[1].get_tensor(name)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+    losses = [[(r["d_loss"], r["g_loss"]) for r in history(run)] for run in (evaluated_run, plain)]
+    np.testing.assert_allclose(np.array(losses[0], float), np.array(losses[1], float), rtol=1e-5)
+
+
+@needs_shared_data
+def test_evaluate_writes_eval_json(evaluated_run, capsys):
+    assert main(["--run", str(evaluated_run), "--n", "200", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "real floor" in out and "noise ceiling" in out
+    result = json.loads((evaluated_run / EVAL_FILE).read_text())
+    assert result["run"] == str(evaluated_run) and result["step"] == 20 and result["n"] == 200
+    assert result["checkpoint"].endswith("model.ckpt-20")
+    assert result["dataset"] == "mnist" and result["class_label"] is None
+    assert 0.85 < result["classifier"]["test_accuracy"] <= 1.0
+    assert "classifier trained on 6000 training images" in result["classifier"]["trained_on"]
+    for section in ("generated", "real_floor", "noise_ceiling"):
+        assert SECTION_KEYS <= set(result[section])
+        assert (
+            sum(result[section]["class_histogram"]) == 200 and result[section]["target_class_share"] is None
+        )
+    assert result["real_floor"]["fid"] < result["noise_ceiling"]["fid"]
+    assert result["real_floor"]["fid"] < result["generated"]["fid"]  # 20 steps do not make digits
+    assert "drawn from test (10000 images)" in result["real_floor"]["source"]
+
+
+def test_floor_sets_come_from_test_then_test_and_train_then_a_smaller_n():
+    test = np.arange(10).reshape(10, 1, 1, 1).astype(np.uint8)
+    train = np.arange(10, 16).reshape(6, 1, 1, 1).astype(np.uint8)
+
+    def never():
+        raise AssertionError("the train split was loaded although the test split sufficed")
+
+    a, b, source = floor_sets(test, never, 5, np.random.default_rng(0))
+    assert len(a) == len(b) == 5 and source.endswith("drawn from test (10 images)")
+    assert not set(a.ravel()) & set(b.ravel()) and set(a.ravel()) | set(b.ravel()) == set(range(10))
+    a, b, source = floor_sets(test, lambda: train, 7, np.random.default_rng(0))
+    assert len(a) == len(b) == 7 and "test + train (16 images)" in source
+    assert not set(a.ravel()) & set(b.ravel())
+    a, b, source = floor_sets(test, lambda: train, 9, np.random.default_rng(0))
+    assert len(a) == 8 and "n reduced from 9: there are fewer than 18" in source
+    with pytest.raises(DataError, match="at least 4 real images"):
+        floor_sets(test[:1], lambda: train[:2], 2, np.random.default_rng(0))
+
+
+@needs_shared_data
+def test_resume_with_eval_every_widens_the_history(quick_classifiers, tmp_path):
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--out", str(out), "--max-steps", "5", "--checkpoint-every", "5"]) == 0
+    argv = [*TRAIN, "--out", str(out), "--resume", "--max-steps", "10", "--eval-every", "10"]
+    assert cli([*argv, "--eval-samples", "50"]) == 0
+    rows = history(out)
+    assert [int(r["step"]) for r in rows] == [5, 10]
+    assert [bool(r["fid"]) for r in rows] == [False, True]
+    assert len(RunDir(out).read_history()) == 2  # still a readable CSV
+
+
+@needs_shared_data
+def test_cifar_run_reports_the_target_class_and_how_its_classifier_was_trained(quick_classifiers, tmp_path):
+    out = tmp_path / "horse"
+    argv = ["train", "--data-dir", CIFAR_DIR, "--batch-size", "16", "--no-progress", "--log-every", "5"]
+    assert cifar_cli([*argv, "--out", str(out), "--max-steps", "10", "--eval-every", "10"]) == 0
+    rows = history(out)
+    assert list(rows[0])[-1] == "target_class_share" and rows[-1]["target_class_share"] != ""
+    assert main(["--run", str(out), "--n", "100", "--no-progress"]) == 0
+    result = json.loads((out / EVAL_FILE).read_text())
+    assert (
+        result["class_label"] == 7
+        and result["reference"] == "100 of the 1000 real cifar10 test images of class horse"
+    )
+    assert all(
+        0 <= result[s]["target_class_share"] <= 1 for s in ("generated", "real_floor", "noise_ceiling")
+    )
+    # The shared subset has only horses in its training batches: the classifier also learned from half
+    # of the test split, and eval.json says so.
+    classifier = result["classifier"]
+    assert "5000 from the training split and 950 from the test split" in classifier["trained_on"]
+    assert "no images of classes [0, 1, 2, 3, 4, 5, 6, 8, 9]" in classifier["note"]
+    assert isinstance(result["warnings"], list)
+
+
+def test_class_statistics_that_noise_matches_are_flagged():
+    floor = {"confident_share": 0.9, "target_class_share": 0.8}
+    assert uninformative_statistics(floor, {"confident_share": 0.5, "target_class_share": 0.2}) == []
+    flagged = uninformative_statistics(floor, {"confident_share": 0.5, "target_class_share": 0.96})
+    assert flagged == [
+        "target_class_share does not measure quality here: noise images score 0.960, real images 0.800"
+    ]
+    assert uninformative_statistics(
+        {**floor, "target_class_share": None}, {**floor, "target_class_share": None}
+    ) == ["confident_share does not measure quality here: noise images score 0.900, real images 0.900"]
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+@needs_shared_data
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n", "1"], "--n must be at least 2"),
+        (["--n", "20000"], "--n 20000 is larger than the 10000 real mnist test images"),
+        (["--seed", "-1"], "--seed must be a non-negative integer"),
+    ],
+)
+def test_bad_n_exits_2(evaluated_run, capsys, args, message):
+    assert main(["--run", str(evaluated_run), "--no-progress", *args]) == 2
+    assert message in error_line(capsys)
+
+
+def test_not_a_run_directory_exits_2(tmp_path, capsys):
+    assert main(["--run", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in error_line(capsys)
+    assert main(["--run", str(tmp_path)]) == 2
+    assert "not a run directory (no config.json)" in error_line(capsys)
+    (tmp_path / "config.json").write_text("[]")
+    assert main(["--run", str(tmp_path)]) == 2
+    assert 'holds no run settings (no "config" object)' in error_line(capsys)
+
+
+@needs_shared_data
+def test_run_without_checkpoint_exits_2(evaluated_run, tmp_path, capsys):
+    shutil.copy(RunDir(evaluated_run).config, tmp_path / "config.json")
+    assert main(["--run", str(tmp_path)]) == 2
+    assert "has no checkpoint to evaluate" in error_line(capsys)
+    assert not (tmp_path / EVAL_FILE).exists()
+
+
+@needs_shared_data
+def test_bad_eval_samples_exits_2_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--out", str(out), "--eval-every", "10", "--eval-samples", "1"]) == 2
+    assert "--eval-samples must be at least 2" in error_line(capsys)
+    assert not out.exists()
