@@ -4,7 +4,7 @@
     python -m benchmarks.levers --layout    (NHWC vs NCHW, on the discriminator's convolutions)
 
 Rows are the project's step with one thing changed from the default (`default` first): the data fed
-through feed_dict instead of sliced in-graph, unfused batch norm, thread settings, XLA, bf16, a larger
+through feed_dict instead of sliced in-graph, the layer kernels, thread settings, XLA, bf16, a larger
 batch. docs/benchmarks.md records what each gives and which are on by default.
 """
 
@@ -80,9 +80,9 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("TF1 step: feed_dict + 2 runs (per-network update ops)", default, original_step=True),
         Lever("feed_dict batches and numpy noise, one run", default, fed=True),
         Lever("batch norm unfused (tf.nn.moments)", default, kernels=Kernels(fused_batch_norm=False)),
-        Lever("dropout via stateless_dropout (select)", default, kernels=Kernels(mask_dropout=False)),
+        Lever("dropout as a precomputed mask (opt-in)", default, kernels=Kernels(mask_dropout=True)),
         Lever("leaky ReLU as max(alpha * x, x)", default, kernels=Kernels(fused_leaky_relu=False)),
-        Lever("all three layer kernels as before", default, kernels=Kernels(False, False, False)),
+        Lever("batch norm and leaky ReLU as before", default, kernels=Kernels(False, False, False)),
         Lever("threads intra 2, inter 1", replace(default, intra_op_threads=2, inter_op_threads=1)),
         Lever("threads intra 1, inter 2", replace(default, intra_op_threads=1, inter_op_threads=2)),
         Lever("threads intra 2, inter 2", replace(default, intra_op_threads=2, inter_op_threads=2)),

@@ -157,18 +157,21 @@ class RunDir:
         with self.history.open(newline="") as f:
             return next(csv.reader(f), [])
 
-    def truncate_history(self, last_step: int) -> list[dict[str, float]]:
-        """Drop rows logged after the checkpoint a resume starts from; return the rows kept."""
+    def resume_history(self, last_step: int, columns: list[str]) -> tuple[list[str], list[dict[str, float]]]:
+        """Prepare history.csv for a run going on from `last_step`: drop the rows logged after it (they
+        came after the checkpoint), and widen the header with any of `columns` it lacks (a resumed run
+        that gains columns, e.g. --eval-every). Returns the header and the rows kept."""
         if not self.history.exists():
-            return []
-        columns = self.history_columns()
+            return list(columns), []
+        header = self.history_columns()
+        header += [c for c in columns if c not in header]
         with self.history.open(newline="") as f:
             rows = [row for row in csv.DictReader(f) if int(float(row["step"])) <= last_step]
         with atomic_path(self.history) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
+            writer = csv.DictWriter(f, fieldnames=header)
             writer.writeheader()
             writer.writerows(rows)
-        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+        return header, [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in rows]
 
     def sample_grids(self) -> list[Path]:
         return sorted(self.samples.glob("step_*.png"))

@@ -8,7 +8,7 @@ exactly where the last checkpoint left off.
 from __future__ import annotations
 
 import contextlib
-import csv
+import functools
 import math
 import platform
 import sys
@@ -35,7 +35,6 @@ from common.rundir import (
     HISTORY_COLUMNS,
     HistoryWriter,
     RunDir,
-    atomic_path,
     save_grid,
     save_loss_plot,
     save_progress_gif,
@@ -180,21 +179,23 @@ def write_samples(
     writer.add_summary(summary, step)
 
 
-def widen_history(path: Path, columns: list[str]) -> None:
-    """Rewrite history.csv under a wider header (a resumed run that gains columns); new cells are empty."""
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def write_figures(run: RunDir, title: str) -> None:
     save_loss_plot(run.read_history(), run.loss_plot, title)
     save_progress_gif(run.sample_grids(), run.progress_gif)
 
 
+def with_op_determinism(function: Callable[..., TrainResult]) -> Callable[..., TrainResult]:
+    """Run `function(spec, config, ...)` with the op determinism `config.deterministic` asks for."""
+
+    @functools.wraps(function)
+    def wrapper(spec: ArchSpec, config: Config, *args: Any, **kwargs: Any) -> TrainResult:
+        with op_determinism(config.deterministic):
+            return function(spec, config, *args, **kwargs)
+
+    return wrapper
+
+
+@with_op_determinism
 def train(
     spec: ArchSpec,
     config: Config,
@@ -205,20 +206,6 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train `spec` on `data` into `run`, from scratch or from its latest checkpoint."""
-    with op_determinism(config.deterministic):
-        return _train(spec, config, data, run, resume, hooks, progress)
-
-
-def _train(
-    spec: ArchSpec,
-    config: Config,
-    data: ImageSet,
-    run: RunDir,
-    resume: bool = False,
-    hooks: tuple[StepHook, ...] = (),
-    progress: bool = True,
-) -> TrainResult:
-    """train()'s body, run with the op determinism the config asks for."""
     n_images = len(data.images)
     graph, gan = build_training_graph(spec, config, n_images)
     record = run_record(spec, config, data, graph)
@@ -240,15 +227,12 @@ def _train(
         if checkpoint:
             gan.saver.restore(sess, checkpoint)
         step = int(sess.run(gan.inputs.global_step))
-        history = run.truncate_history(step) if resume else []
-        seconds_before = history[-1]["seconds"] if history else 0.0
-        extra_columns = [k for k in run.history_columns() if k not in list(HISTORY_COLUMNS)] if resume else []
         # Columns a hook adds (a `columns` attribute, e.g. common.evaluate's fid, kid) join the CSV header.
-        hook_columns = [c for hook in hooks for c in getattr(hook, "columns", ()) if c not in extra_columns]
-        if hook_columns and run.history.exists():
-            widen_history(run.history, list(HISTORY_COLUMNS) + extra_columns + hook_columns)
+        columns = list(HISTORY_COLUMNS) + [c for hook in hooks for c in getattr(hook, "columns", ())]
+        columns, history = run.resume_history(step, columns)
+        seconds_before = history[-1]["seconds"] if history else 0.0
         writer = v1.summary.FileWriter(str(run.events), graph=None if checkpoint else graph)
-        log = HistoryWriter(run.history, list(HISTORY_COLUMNS) + extra_columns + hook_columns)
+        log = HistoryWriter(run.history, columns)
         fixed_noise = sample_noise(config, config.grid_size, config.seed)
         tqdm.write(f"{title}: {n_images} images, {steps} steps on {record['device']}", file=sys.stderr)
         if step == 0:
@@ -314,7 +298,8 @@ def _train(
             saved_step = int(sess.run(gan.inputs.global_step))
             gan.saver.save(sess, run.checkpoint_prefix, global_step=saved_step)
             tqdm.write(
-                f"interrupted: saved a checkpoint at step {saved_step}; --resume continues", file=sys.stderr
+                f"interrupted: saved a checkpoint at step {saved_step}; --resume continues",
+                file=sys.stderr,
             )
             raise
         finally:

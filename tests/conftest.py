@@ -1,7 +1,9 @@
 """Shared test helpers: where the real data of ../shared/data is, and a marker for tests that need it."""
 
+import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -11,3 +13,32 @@ needs_shared_data = pytest.mark.skipif(
     not (SHARED_DATA / "mnist").is_dir(),
     reason="real data folder ../shared/data is not beside the repository",
 )
+
+
+@pytest.fixture
+def isolated_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A fresh HOME and no data env vars, so the user's real Keras cache is never read or written."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("KERAS_HOME", "DCGAN_DATA_DIR", "DCGAN_MIRROR"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def checkpoint_values(run_dir) -> dict[str, np.ndarray]:
+    """Every variable of a run's latest checkpoint, by name."""
+    import tensorflow as tf
+
+    from common.rundir import RunDir
+
+    reader = tf.train.load_checkpoint(RunDir(run_dir).latest_checkpoint())
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def history(run_dir) -> list[dict[str, str]]:
+    """A run's history.csv rows, as strings."""
+    from common.rundir import RunDir
+
+    with open(RunDir(run_dir).history) as f:
+        return list(csv.DictReader(f))

@@ -1,6 +1,5 @@
 """The four other write-ups' GANs (dcgan_mnist/architectures.py): layers, defaults, steps, exact resume."""
 
-import csv
 import json
 
 import numpy as np
@@ -14,7 +13,7 @@ from common.rundir import RunDir
 from common.train import build_training_graph
 from dcgan_mnist.__main__ import MODULE, cli
 from dcgan_mnist.model import ARCHITECTURES
-from tests.conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import SHARED_DATA, checkpoint_values, history, needs_shared_data
 
 v1 = tf.compat.v1
 NEW = ("tf_tutorial", "keras_mlp", "pyimagesearch", "tf2_minimal")
@@ -226,16 +225,6 @@ SMALL = [
     "--no-progress",
 ]
 STEPS = ["--seed", "5", "--log-every", "1", "--sample-every", "3", "--checkpoint-every", "3"]
-
-
-def checkpoint_values(run_dir) -> dict[str, np.ndarray]:
-    reader = tf.train.load_checkpoint(RunDir(run_dir).latest_checkpoint())
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-
-
-def history(run_dir) -> list[dict[str, str]]:
-    with open(RunDir(run_dir).history) as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module", params=NEW)

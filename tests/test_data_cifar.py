@@ -16,21 +16,15 @@ import pytest
 from common.data import CIFAR10_CLASSES, DataError, load_cifar10, resolve_cifar_class
 from common.data import cifar as cifar_module
 from common.data.download import RemoteFile
+from tests.conftest import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BATCHES = "cifar-10-batches-py"
 TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A fresh HOME and no data env vars, so the user's real Keras cache is never read or written."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for name in ("KERAS_HOME", "DCGAN_DATA_DIR", "DCGAN_MIRROR"):
-        monkeypatch.delenv(name, raising=False)
-    return home
+def isolated(isolated_home: Path) -> Path:
+    return isolated_home
 
 
 def batch_dict(labels: list[int], seed: int = 0, str_keys: bool = False) -> dict:

@@ -14,8 +14,8 @@ import pytest
 from common.data import MNIST_DATASETS, DataError, ImageSet, load_mnist
 from common.data import mnist as mnist_module
 from common.data.download import RemoteFile, download_file, mirror_url
+from tests.conftest import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DEBIAN_FASHION_DIRS = mnist_module.DEBIAN_FASHION_MNIST_DIRS
 STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -24,16 +24,10 @@ STEMS = {
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A fresh HOME and no data env vars, so the user's real Keras cache is never read or written."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for name in ("KERAS_HOME", "DCGAN_DATA_DIR", "DCGAN_MIRROR"):
-        monkeypatch.delenv(name, raising=False)
+def isolated(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Tests must not depend on whether this machine has the Debian package; the real-data test opts in.
     monkeypatch.setattr(mnist_module, "DEBIAN_FASHION_MNIST_DIRS", ())
-    return home
+    return isolated_home
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:

@@ -1,6 +1,5 @@
 """Training on real MNIST: the run directory, losses that move, exact resume, the NaN guard."""
 
-import csv
 import json
 
 import numpy as np
@@ -9,21 +8,11 @@ import tensorflow as tf
 
 from common.rundir import HISTORY_COLUMNS, RunDir
 from dcgan_mnist.__main__ import cli
-from tests.conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import SHARED_DATA, checkpoint_values, history, needs_shared_data
 
 pytestmark = needs_shared_data
 MNIST_DIR = str(SHARED_DATA / "mnist")
 SMALL = ["--data-dir", MNIST_DIR, "--batch-size", "16", "--no-progress"]
-
-
-def checkpoint_values(run_dir) -> dict[str, np.ndarray]:
-    reader = tf.train.load_checkpoint(RunDir(run_dir).latest_checkpoint())
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-
-
-def history(run_dir) -> list[dict[str, str]]:
-    with open(RunDir(run_dir).history) as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")

@@ -227,7 +227,7 @@ def section_one_update_collection(r: ex.OneCollection, out: Path) -> Section:
 `tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS))`. The collection holds every batch
 norm's updates: G's *and* D's, from every call. So the G step also runs D's updates (and D's forward
 pass on the real batch, which the G step does not otherwise need), and the D step runs G's again: each
-moving average takes more than one step per step, mixing statistics from before and after the G update.
+moving average takes more than one update per step, mixing statistics from before and after the G update.
 
 **The broken code:**
 
@@ -634,8 +634,8 @@ def section_dropout_at_inference(r: ex.DropoutAtInference, out: Path) -> Section
     grids_figure(out / name, r.images, "The same z, dropout at sampling time on and off")
     text = f"""
 **What goes wrong.** The notebook applied dropout unconditionally, so its sampler dropped
-{1 - r.keep_prob:.0%} of G's activations at random: the same z gives a different, noisier image on every
-call, and the average brightness shifts (dropout scales the kept units by 1/keep_prob).
+{1 - r.keep_prob:.0%} of G's activations at random: the same z gives a different image on every call, so
+a grid cannot be reproduced and two checkpoints cannot be compared on the same z.
 
 **The broken code:**
 
