@@ -100,6 +100,19 @@ def plot_smoothed(ax, values: np.ndarray, label: str) -> int:
     return window
 
 
+def loss_panel(losses: dict[str, np.ndarray], labels: dict[str, str], column: int, ylabel: str):
+    """A panel drawing one loss column of every run, smoothed, against the step."""
+
+    def plot(ax):
+        for run, values in losses.items():
+            window = plot_smoothed(ax, values[:, column], labels[run])
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{ylabel} (mean of {window} steps)")
+        ax.legend(fontsize=7)
+
+    return plot
+
+
 # ------------------------------------------------------------------------------------ text helpers
 def source(*functions) -> str:
     """The code that ran, as it is in the repository."""
@@ -374,14 +387,7 @@ def section_training_false_in_training(r: ex.TrainingFalse, out: Path) -> Sectio
     labels = {"fixed": "training=True (fixed)", "training_false_in_training": "training=False"}
 
     def losses(column, ylabel):
-        def plot(ax):
-            for run, values in r.losses.items():
-                window = plot_smoothed(ax, values[:, column], labels[run])
-            ax.set_xlabel("step")
-            ax.set_ylabel(f"{ylabel} (mean of {window} steps)")
-            ax.legend(fontsize=7)
-
-        return plot
+        return loss_panel(r.losses, labels, column, ylabel)
 
     panels = {"D loss": losses(0, "d_loss"), "G loss": losses(1, "g_loss")}
     for label, images in r.images.items():
@@ -564,14 +570,7 @@ def section_separate_vs_concat(r: ex.SeparateConcat, out: Path) -> Section:
     labels = {"fixed": "separate (the notebook's)", "concat_d": "concatenated"}
 
     def column(index, ylabel):
-        def plot(ax):
-            for run, values in r.losses.items():
-                window = plot_smoothed(ax, values[:, index], labels[run])
-            ax.set_xlabel("step")
-            ax.set_ylabel(f"{ylabel} (mean of {window} steps)")
-            ax.legend(fontsize=7)
-
-        return plot
+        return loss_panel(r.losses, labels, index, ylabel)
 
     lines_figure(
         out / name,
