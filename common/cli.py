@@ -239,15 +239,19 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     return 0
 
 
-def main(module: DatasetModule, argv: Sequence[str] | None = None) -> int:
-    args = build_parser(module).parse_args(argv)
+def exit_code(prog: str, command: Callable[[], int]) -> int:
+    """Run a command's body: a user error prints one line and gives 2, Ctrl-C gives 130."""
     try:
-        if args.command == "train":
-            return command_train(args, module)
-        return command_sample(args, module)
+        return command()
     except USER_ERRORS as err:
-        print(f"{module.prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{module.prog}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(module: DatasetModule, argv: Sequence[str] | None = None) -> int:
+    args = build_parser(module).parse_args(argv)
+    command = command_train if args.command == "train" else command_sample
+    return exit_code(module.prog, lambda: command(args, module))

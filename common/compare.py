@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from common.cli import USER_ERRORS, OneLineParser
+from common.cli import OneLineParser, exit_code
 from common.data import CIFAR10_CLASSES
 from common.rundir import (
     HISTORY_COLUMNS,
@@ -531,16 +531,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int:
         out = Path(args.out)
         check_writable_dir(out)  # before reading anything: a bad --out is the cheapest error to report
         runs = read_runs(args.runs)
         report = write_report(runs, out, " ".join(["python -m common.compare", *argv]))
-    except USER_ERRORS as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {report.path} and {len(report.figures)} figures ({len(runs)} runs)")
-    return 0
+        print(f"wrote {report.path} and {len(report.figures)} figures ({len(runs)} runs)")
+        return 0
+
+    return exit_code(PROG, command)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from common.classifier import NUM_CLASSES, FeatureClassifier, load_classifier, load_split
-from common.cli import USER_ERRORS, OneLineParser, UsageError
+from common.cli import OneLineParser, UsageError, exit_code
 from common.config import Config, ConfigError
 from common.data import DataError, ImageSet
 from common.gan import ArchSpec, GANGraph, Sampler, sample_noise
@@ -462,20 +462,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.seed < 0:
-            raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-        run = RunDir(args.run)
-        if not run.path.is_dir():
-            raise RunDirError(f"{run.path} is not a run directory (no such folder)")
-        result = evaluate_run(run, args.n, args.data_dir, args.seed, progress=not args.no_progress)
-        write_eval(run, result)
-    except USER_ERRORS as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    return exit_code(PROG, lambda: command_evaluate(args))
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    run = RunDir(args.run)
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path} is not a run directory (no such folder)")
+    result = evaluate_run(run, args.n, args.data_dir, args.seed, progress=not args.no_progress)
+    write_eval(run, result)
     print(summary_table(result))
     for warning in result["warnings"]:
         print(f"warning: {warning}")
