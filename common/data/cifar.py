@@ -233,7 +233,7 @@ def _how_to_provide() -> str:
     cache = keras_cache_dir()
     return (
         f"put {CIFAR10_ARCHIVE.name} (from {CIFAR10_BASE_URL}) or its extracted {_BATCH_DIR} folder "
-        f"into {cache} or a folder passed as data_dir"
+        f"into {cache} or a folder passed as --data-dir (or set $DCGAN_DATA_DIR)"
     )
 
 

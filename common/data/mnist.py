@@ -240,11 +240,11 @@ def _how_to_provide(dataset: str) -> str:
     if dataset == "mnist":
         return (
             f"put Keras's mnist.npz into {cache}, or the four MNIST IDX files ({names}; gzipped or not) "
-            f"into {cache / 'mnist'} or a folder passed as data_dir"
+            f"into {cache / 'mnist'} or a folder passed as --data-dir (or set $DCGAN_DATA_DIR)"
         )
     return (
         "run `apt-get install dataset-fashion-mnist`, or put the four Fashion-MNIST IDX files "
-        f"({names}) into {cache / 'fashion-mnist'} or a folder passed as data_dir"
+        f"({names}) into {cache / 'fashion-mnist'} or a folder passed as --data-dir (or set $DCGAN_DATA_DIR)"
     )
 
 
