@@ -328,49 +328,44 @@ def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps:
     fakes of, the updated generator, from the same noise batch.
     """
     lr = learning_rate(config, inputs.global_step, total_steps)
-    d_noise = inputs.noise  # the D update's fakes: the step's first batch_size noise vectors
+    # G's update trains on all of the step's noise; D's on its first batch_size vectors (the same unless
+    # ArchSpec.g_noise_batches > 1).
+    noise = {"generator": inputs.noise, "discriminator": inputs.noise}
     if spec.g_noise_batches > 1:
-        d_noise = inputs.noise[: tf.shape(inputs.noise)[0] // spec.g_noise_batches]
-    first_noise = d_noise if spec.schedule == "d_then_g" else None
-    first = build_tower(spec, config, inputs, "step", FIRST_TOWER_STREAM, reuse=False, noise=first_noise)
+        noise["discriminator"] = inputs.noise[: tf.shape(inputs.noise)[0] // spec.g_noise_batches]
+    order = ("discriminator", "generator") if spec.schedule == "d_then_g" else ("generator", "discriminator")
+
+    def update(network: str, tower: Tower) -> None:
+        updates[network] = network_update_ops(tower, network, config)
+        loss = tower.losses.g_loss if network == "generator" else tower.losses.d_loss
+        train[network] = adam_train_op(loss, network, updates[network], lr, config)
+
+    updates: dict[str, list] = {}
+    train: dict[str, tf.Operation] = {}
+    first = build_tower(spec, config, inputs, "step", FIRST_TOWER_STREAM, reuse=False, noise=noise[order[0]])
+    tower_of = {network: first for network in order}
     if spec.schedule == "simultaneous":
-        g_update_ops = network_update_ops(first, "generator", config)
-        d_update_ops = network_update_ops(first, "discriminator", config)
         # Both gradients from one forward pass: compute both before either update is applied.
-        g_train = adam_train_op(first.losses.g_loss, "generator", g_update_ops, lr, config)
-        d_train = adam_train_op(first.losses.d_loss, "discriminator", d_update_ops, lr, config)
-        towers, losses = (first,), first.losses
-        last = tf.group(g_train, d_train)
+        for network in order:
+            update(network, first)
+        towers, last = (first,), tf.group(*train.values())
     else:
-        first_net, second_net = ("generator", "discriminator")
-        if spec.schedule == "d_then_g":
-            first_net, second_net = second_net, first_net
-        first_updates = network_update_ops(first, first_net, config)
-        first_loss = first.losses.g_loss if first_net == "generator" else first.losses.d_loss
-        first_train = adam_train_op(first_loss, first_net, first_updates, lr, config)
-        with tf.control_dependencies([first_train]):
-            second_noise = d_noise if spec.schedule == "g_then_d" else None
+        update(order[0], first)
+        with tf.control_dependencies([train[order[0]]]):
             second = build_tower(
-                spec, config, inputs, "second_step", SECOND_TOWER_STREAM, reuse=True, noise=second_noise
+                spec, config, inputs, "second_step", SECOND_TOWER_STREAM, reuse=True, noise=noise[order[1]]
             )
-        second_updates = network_update_ops(second, second_net, config)
-        second_loss = second.losses.g_loss if second_net == "generator" else second.losses.d_loss
-        second_train = adam_train_op(second_loss, second_net, second_updates, lr, config)
-        towers = (first, second)
-        g_tower, d_tower = (first, second) if first_net == "generator" else (second, first)
-        g_train, d_train = (
-            (first_train, second_train) if first_net == "generator" else (second_train, first_train)
-        )
-        g_update_ops, d_update_ops = (
-            (first_updates, second_updates) if first_net == "generator" else (second_updates, first_updates)
-        )
-        losses = Losses(
-            d_tower.losses.d_loss, g_tower.losses.g_loss, d_tower.losses.d_real, d_tower.losses.d_fake
-        )
-        last = second_train
+        update(order[1], second)
+        tower_of[order[1]] = second
+        towers, last = (first, second), train[order[1]]
+    g, d = tower_of["generator"].losses, tower_of["discriminator"].losses
+    losses = Losses(d.d_loss, g.g_loss, d.d_real, d.d_fake)
     with tf.control_dependencies([last]):
         step = v1.assign_add(inputs.global_step, 1, name="train_step").op
-    return towers, losses, TrainOps(g_train, d_train, step, lr, g_update_ops, d_update_ops)
+    ops = TrainOps(
+        train["generator"], train["discriminator"], step, lr, updates["generator"], updates["discriminator"]
+    )
+    return towers, losses, ops
 
 
 def build_gan(spec: ArchSpec, config: Config, n_images: int, total_steps: int) -> GANGraph:
