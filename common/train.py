@@ -241,6 +241,7 @@ def train(
         window: list[tuple[float, float, float, float]] = []
         window_seconds = 0.0
         shuffled_epoch = None
+        figures_step = None  # the step loss.png and progress.gif were last drawn at
         try:
             while step < steps:
                 if step // steps_per_epoch != shuffled_epoch:  # each epoch's order, also mid-epoch on resume
@@ -293,6 +294,7 @@ def train(
                 if step % config.checkpoint_every == 0 or step == steps:
                     gan.saver.save(sess, run.checkpoint_prefix, global_step=step)
                     write_figures(run, title)
+                    figures_step = step
         except KeyboardInterrupt:
             # Between two sess.run calls the state is consistent: keep it, so --resume goes on from here.
             saved_step = int(sess.run(gan.inputs.global_step))
@@ -306,7 +308,8 @@ def train(
             bar.close()
             log.close()
             writer.close()
-            write_figures(run, title)
+            if figures_step != step:  # a crash or Ctrl-C between checkpoints: draw what was logged
+                write_figures(run, title)
     seconds = time.perf_counter() - started
     ips = steps_done * config.batch_size / train_seconds if train_seconds else 0.0
     return TrainResult(run.path, step, seconds, ips)

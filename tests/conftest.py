@@ -42,3 +42,13 @@ def history(run_dir) -> list[dict[str, str]]:
 
     with open(RunDir(run_dir).history) as f:
         return list(csv.DictReader(f))
+
+
+def assert_same_run(a, b) -> None:
+    """Two run directories ended with identical variables and logged identical losses."""
+    values_a, values_b = checkpoint_values(a), checkpoint_values(b)
+    assert values_a.keys() == values_b.keys()
+    for name in values_a:
+        np.testing.assert_array_equal(values_a[name], values_b[name], err_msg=name)
+    losses = [[(r["step"], r["d_loss"], r["g_loss"]) for r in history(run)] for run in (a, b)]
+    assert losses[0] == losses[1]

@@ -13,7 +13,7 @@ from common.rundir import RunDir
 from common.train import build_training_graph
 from dcgan_mnist.__main__ import MODULE, cli
 from dcgan_mnist.model import ARCHITECTURES
-from tests.conftest import SHARED_DATA, checkpoint_values, history, needs_shared_data
+from tests.conftest import SHARED_DATA, assert_same_run, history, needs_shared_data
 
 v1 = tf.compat.v1
 NEW = ("tf_tutorial", "keras_mlp", "pyimagesearch", "tf2_minimal")
@@ -258,12 +258,7 @@ def test_trains_with_losses_that_move(trained):
 @needs_shared_data
 def test_resumes_exactly(trained):
     _, straight, resumed = trained
-    a, b = checkpoint_values(straight), checkpoint_values(resumed)
-    assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    losses = [[(r["step"], r["d_loss"], r["g_loss"]) for r in history(run)] for run in (straight, resumed)]
-    assert losses[0] == losses[1]
+    assert_same_run(straight, resumed)
 
 
 @needs_shared_data

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from common.rundir import HISTORY_COLUMNS, RunDir
 from dcgan_mnist.__main__ import cli
-from tests.conftest import SHARED_DATA, checkpoint_values, history, needs_shared_data
+from tests.conftest import SHARED_DATA, assert_same_run, checkpoint_values, history, needs_shared_data
 
 pytestmark = needs_shared_data
 MNIST_DIR = str(SHARED_DATA / "mnist")
@@ -79,12 +79,7 @@ def test_exact_resume(tmp_path):
     assert cli(["train", *common, "--out", str(straight), "--max-steps", "40"]) == 0
     assert cli(["train", *common, "--out", str(resumed), "--max-steps", "20"]) == 0
     assert cli(["train", *common, "--out", str(resumed), "--max-steps", "40", "--resume"]) == 0
-    a, b = checkpoint_values(straight), checkpoint_values(resumed)
-    assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    losses = [[(r["step"], r["d_loss"], r["g_loss"]) for r in history(run)] for run in (straight, resumed)]
-    assert losses[0] == losses[1]
+    assert_same_run(straight, resumed)
     assert json.loads(RunDir(resumed).config.read_text())["resumed"][0].endswith("model.ckpt-20")
 
 
