@@ -11,6 +11,9 @@ settings, dropout and label smoothing) at the same batch size, and updates both 
 - Keras tf.function: the TensorFlow DCGAN tutorial's step (Keras 3 models, two GradientTapes, both
   updates from one forward pass: the "simultaneous" schedule, less work per step than G-then-D), fed by
   a `tf.data` pipeline. Optionally compiled with XLA (`jit_compile=True`).
+- PyTorch eager: the PyTorch DCGAN example's loop (D on real and on detached fakes, then G through the
+  updated D on the same fakes), on the notebook's layers. Only where torch is installed (it is not a
+  dependency of the project: `pip install torch` to time it).
 """
 
 from __future__ import annotations
@@ -23,10 +26,17 @@ import numpy as np
 import tensorflow as tf
 
 from common.config import Config
-from common.gan import ArchSpec, adam_train_op, call_network, gan_losses, train_step_flops_per_image
+from common.gan import (
+    ArchSpec,
+    adam_train_op,
+    call_network,
+    forward_flops_per_image,
+    gan_losses,
+    train_step_flops_per_image,
+)
 from common.layers import UPDATE_OPS, SeedStream
-from common.speed import SpeedSettings
-from common.train import build_training_graph, session_config
+from common.speed import SpeedSettings, cpu_count
+from common.train import build_training_graph, session_config, with_precision
 
 v1 = tf.compat.v1
 
@@ -53,9 +63,17 @@ class Unavailable(RuntimeError):
 
 # --------------------------------------------------------------------------------------------- project
 class ProjectStep:
-    """The step `common.train.train` runs: the same graph, session config and fetches."""
+    """The step `common.train.train` runs: the same graph, session config and fetches.
 
-    def __init__(self, spec: ArchSpec, config: Config, images: np.ndarray, settings: SpeedSettings) -> None:
+    The precision is the config's (resolved as `train` resolves it); `settings` gives threads and XLA.
+    """
+
+    def __init__(
+        self, spec: ArchSpec, config: Config, images: np.ndarray, settings: SpeedSettings | None = None
+    ) -> None:
+        config = with_precision(config)
+        settings = settings or SpeedSettings.default_settings()
+        settings = dataclasses.replace(settings, precision=config.precision)
         self.graph, self.gan = build_training_graph(spec, config, len(images))
         self.sess = v1.Session(graph=self.graph, config=session_config(settings))
         self.sess.run(self.gan.init)
@@ -74,8 +92,11 @@ class ProjectStep:
         self.sess.close()
 
 
-def project(settings: SpeedSettings) -> Callable[[ArchSpec, Config, np.ndarray], ProjectStep]:
-    return lambda spec, config, images: ProjectStep(spec, config, images, settings)
+def project(precision: str | None = None) -> Callable[[ArchSpec, Config, np.ndarray], ProjectStep]:
+    """The project's step with the default config's precision, or with `precision` (a --precision value)."""
+    return lambda spec, config, images: ProjectStep(
+        spec, config.replace(precision=precision) if precision else config, images
+    )
 
 
 # ------------------------------------------------------------------------------ the notebook's TF1 step
@@ -240,26 +261,120 @@ def keras_tf_function(jit_compile: bool) -> Callable[[ArchSpec, Config, np.ndarr
     return lambda spec, config, images: KerasStep(spec, config, images, jit_compile)
 
 
+# ------------------------------------------------------------------------------ the PyTorch example step
+# The PyTorch DCGAN example's step: one G forward, D updated on real and detached fakes, then G updated
+# through the new D on the same fakes (3 G + 9 D forward-equivalents: D's weight gradients are computed
+# in the G step too, as the example does).
+PYTORCH_SCHEDULE = "pytorch_example"
+
+
+def torch_models(spec: ArchSpec, config: Config):
+    """The notebook's G and D as torch.nn.Sequential (NCHW; "same" padding as explicit padding)."""
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        raise Unavailable("PyTorch is not installed (pip install torch to time it)") from None
+    height, width, channels = spec.image_shape
+    if spec.name != "notebook" or (height, width, channels) not in ((28, 28, 1), (32, 32, 3)):
+        raise Unavailable(f"no PyTorch mirror of architecture {spec.name!r} {spec.image_shape}")
+    alpha, rate = config.lrelu_alpha, 1.0 - config.keep_prob
+    bn = {"momentum": 1.0 - config.bn_momentum, "eps": config.bn_epsilon}  # torch: weight of the new value
+    # MNIST goes 4x4 -> 7x7 (kernel 4, stride 1, no padding); CIFAR 4x4 -> 8x8 (kernel 4, stride 2, pad 1).
+    first_up = nn.ConvTranspose2d(512, 256, 4, *((1, 0) if height == 28 else (2, 1)))
+
+    def block(*layers: nn.Module, features: int) -> list:
+        return [*layers, nn.BatchNorm2d(features, **bn), nn.LeakyReLU(alpha), nn.Dropout(rate)]
+
+    generator = nn.Sequential(
+        nn.Linear(config.noise_dim, 4 * 4 * 512),
+        nn.Unflatten(1, (512, 4, 4)),
+        *block(features=512),
+        *block(first_up, features=256),
+        *block(nn.ConvTranspose2d(256, 128, 3, 2, 1, output_padding=1), features=128),
+        nn.ConvTranspose2d(128, channels, 3, 2, 1, output_padding=1),
+        nn.Tanh(),
+    )
+    discriminator = nn.Sequential(
+        nn.Conv2d(channels, 128, 3, 2, 1),
+        nn.LeakyReLU(alpha),
+        nn.Dropout(rate),
+        *block(nn.Conv2d(128, 256, 3, 2, 1), features=256),
+        *block(nn.Conv2d(256, 512, 3, 2, 1), features=512),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 512, 1),
+    )
+    return torch, generator, discriminator
+
+
+class TorchStep:
+    """The PyTorch DCGAN example's training loop body, eager, on the CPU, data already in memory."""
+
+    def __init__(self, spec: ArchSpec, config: Config, images: np.ndarray) -> None:
+        torch, self.generator, self.discriminator = torch_models(spec, config)
+        self.torch, self.config = torch, config
+        torch.manual_seed(config.seed)
+        torch.set_num_threads(cpu_count())
+        adam = {"lr": config.learning_rate, "betas": (config.beta1, 0.999)}
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), **adam)
+        self.loss = torch.nn.BCEWithLogitsLoss()
+        # NHWC uint8 -> NCHW float in [-1, 1], once.
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        self.order, self.position = torch.randperm(len(images)), 0
+
+    def step(self) -> None:
+        torch, config = self.torch, self.config
+        if self.position + config.batch_size > len(self.images):
+            self.order, self.position = torch.randperm(len(self.images)), 0
+        real = self.images[self.order[self.position : self.position + config.batch_size]]
+        self.position += config.batch_size
+        noise = torch.rand(config.batch_size, config.noise_dim) * 2.0 - 1.0
+        real_target = torch.full((config.batch_size, 1), 1.0 - config.label_smoothing)
+        fake_target = torch.zeros(config.batch_size, 1)
+
+        fake = self.generator(noise)
+        self.d_optimizer.zero_grad()
+        d_loss = self.loss(self.discriminator(real), real_target)
+        d_loss = d_loss + self.loss(self.discriminator(fake.detach()), fake_target)
+        d_loss.backward()
+        self.d_optimizer.step()
+
+        self.g_optimizer.zero_grad()
+        g_loss = self.loss(self.discriminator(fake), real_target)  # the notebook smooths G's target too
+        g_loss.backward()
+        self.g_optimizer.step()
+        g_loss.item()  # wait for the step (eager is synchronous on the CPU, this only reads the value)
+
+    def close(self) -> None:
+        pass
+
+
 # ------------------------------------------------------------------------------------------ the list
-def implementations(precision_available: bool) -> list[Implementation]:
-    """What `benchmarks.speed` compares, the project's variants first."""
-    chosen = [
-        Implementation(
-            "project (default train)", project(SpeedSettings.default_settings()), "g_then_d", True
-        ),
-    ]
-    if precision_available:
-        bf16 = dataclasses.replace(SpeedSettings.default_settings(), precision="bfloat16")
-        chosen.append(Implementation("project, bf16 (opt-in)", project(bf16), "g_then_d", True))
+def implementations(default_precision: str, bf16_available: bool) -> list[Implementation]:
+    """What `benchmarks.speed` compares, the project's variants first.
+
+    default_precision: what `--precision auto` chose here; the other precisions this CPU runs follow it.
+    """
+    chosen = [Implementation("project (default train)", project(), "g_then_d", True)]
+    others = ["float32"] + (["bfloat16"] if bf16_available else [])
+    for precision in others:
+        if precision != default_precision:
+            name = f"project, --precision {precision}"
+            chosen.append(Implementation(name, project(precision), "g_then_d", True))
     chosen += [
         Implementation("TF1 original step (feed_dict, 2 runs)", original_tf1(False), "g_then_d", False),
         Implementation("  same, update ops per network", original_tf1(True), "g_then_d", False),
         Implementation("TF2 Keras tf.function", keras_tf_function(False), "simultaneous", False),
         Implementation("  same, jit_compile (XLA)", keras_tf_function(True), "simultaneous", False),
+        Implementation("PyTorch DCGAN example, eager", TorchStep, PYTORCH_SCHEDULE, False),
     ]
     return chosen
 
 
 def flops_per_image(spec: ArchSpec, config: Config, schedule: str) -> int:
     """FLOPs per image of a step run with `schedule` (the Keras tutorial's is simultaneous)."""
+    if schedule == PYTORCH_SCHEDULE:
+        forward = forward_flops_per_image(spec, config)
+        return 3 * forward["generator"] + 9 * forward["discriminator"]
     return train_step_flops_per_image(dataclasses.replace(spec, schedule=schedule), config)

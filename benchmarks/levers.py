@@ -10,15 +10,13 @@ batch. docs/benchmarks.md records what each gives and which are on by default.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-import common.layers
 from benchmarks.alternatives import ProjectStep, original_tf1
 from benchmarks.machine import this_machine
 from benchmarks.speed import (
@@ -32,20 +30,9 @@ from benchmarks.speed import (
 from common.config import Config, ConfigError
 from common.data import DataError
 from common.gan import ArchSpec, forward_flops_per_image, train_step_flops_per_image
-from common.layers import Kernels
+from common.layers import Kernels, use_kernels
 from common.speed import SpeedSettings, bf16_supported
-from common.train import gpu_visible, session_config
-
-
-@contextlib.contextmanager
-def layer_kernels(kernels: Kernels) -> Iterator[None]:
-    """Build graphs with these layer implementations (common.layers.KERNELS), then restore the default."""
-    saved = common.layers.KERNELS
-    common.layers.KERNELS = kernels
-    try:
-        yield
-    finally:
-        common.layers.KERNELS = saved
+from common.train import gpu_visible, session_config, with_precision
 
 
 class FedProjectStep(ProjectStep):
@@ -69,11 +56,13 @@ class Lever:
     settings: SpeedSettings
     batch_size: int | None = None  # None: the benchmark's
     kernels: Kernels = Kernels()
+    precision: str | None = None  # a --precision value; None: the default config's (auto)
     fed: bool = False
     original_step: bool = False  # the notebook's TF1 step with per-network update ops instead
 
 
 def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
+    """The default step (`default`: its threads and XLA), then one thing changed at a time."""
     replace = dataclasses.replace
     chosen = [
         Lever("default", default),
@@ -88,22 +77,37 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("threads intra 2, inter 2", replace(default, intra_op_threads=2, inter_op_threads=2)),
         Lever("XLA auto-clustering (global_jit_level ON_1)", replace(default, xla=True)),
         Lever("batch 256 (img/s at 4x the batch)", default, batch_size=256),
+        Lever("float32 (--precision float32)", default, precision="float32"),
+        Lever(
+            "float32, matmul filter gradients",
+            default,
+            kernels=Kernels(matmul_filter_grad=True),
+            precision="float32",
+        ),
     ]
     if bf16:
-        chosen.append(Lever("bf16 (oneDNN auto mixed precision)", replace(default, precision="bfloat16")))
-        chosen.append(
-            Lever("bf16, batch 256", replace(default, precision="bfloat16"), batch_size=256),
-        )
+        chosen += [
+            Lever("bf16 (--precision bfloat16)", default, precision="bfloat16"),
+            Lever(
+                "bf16, Conv2DBackpropFilter filter gradients",
+                default,
+                kernels=Kernels(matmul_filter_grad=False),
+                precision="bfloat16",
+            ),
+            Lever("bf16, batch 256", default, batch_size=256, precision="bfloat16"),
+        ]
     return chosen
 
 
 def lever_candidate(lever: Lever, spec: ArchSpec, config: Config, images: np.ndarray) -> Candidate:
     lever_config = config.replace(batch_size=lever.batch_size) if lever.batch_size else config
+    if lever.precision:
+        lever_config = lever_config.replace(precision=lever.precision)
 
     def build() -> ProjectStep:
         if lever.original_step:
             return original_tf1(scoped=True)(spec, lever_config, images)
-        with layer_kernels(lever.kernels):
+        with use_kernels(lever.kernels):
             maker: Callable[..., ProjectStep] = FedProjectStep if lever.fed else ProjectStep
             return maker(spec, lever_config, images, lever.settings)
 
@@ -172,10 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     try:
-        default = SpeedSettings.default_settings()
         spec = architecture(args.dataset)
         images, source = load_images(args.dataset, args.data_dir)
         config = Config(dataset=args.dataset, batch_size=args.batch_size).validate()
+        default = SpeedSettings.default_settings(with_precision(config).precision)
     except (ConfigError, DataError) as err:
         print(f"benchmarks.levers: error: {err}", file=sys.stderr)
         return 2

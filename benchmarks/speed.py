@@ -32,7 +32,7 @@ from common.config import Config, ConfigError
 from common.data import DataError, ImageSet
 from common.gan import ArchSpec
 from common.speed import SpeedSettings, bf16_supported
-from common.train import gpu_visible
+from common.train import gpu_visible, with_precision
 
 DATASETS = ("mnist", "cifar")
 
@@ -189,10 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.warmup < 0:
         parser.error("--warmup must be 0 or more")
     try:
-        settings = SpeedSettings.default_settings()
         spec = architecture(args.dataset)
         images, source = load_images(args.dataset, args.data_dir)
         config = Config(dataset=args.dataset, batch_size=args.batch_size).validate()
+        settings = SpeedSettings.default_settings(with_precision(config).precision)
         if args.batch_size > len(images):
             raise ConfigError(f"--batch-size {args.batch_size} is larger than the data set ({len(images)})")
     except (ConfigError, DataError) as err:
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     chosen = [
         i
-        for i in implementations(bf16_supported() and not gpu_visible())
+        for i in implementations(settings.precision, bf16_supported() and not gpu_visible())
         if not args.only or any(s.lower() in i.name.lower() for s in args.only)
     ]
     machine = this_machine()
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
     )
     print(machine.describe())
-    print(f"data: {source}; batch {args.batch_size}; project session: {settings.describe()}")
+    print(f"data: {source}; batch {args.batch_size}; project (default train): {settings.describe()}")
     print(f"{args.rounds} rounds x {args.steps} steps each, interleaved; medians over rounds\n")
     print(format_table(timings, machine))
     return 0

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from common.config import ARCHITECTURE_FIELDS, LR_DECAYS, Config, ConfigError, resolve
+from common.config import ARCHITECTURE_FIELDS, LR_DECAYS, PRECISIONS, Config, ConfigError, resolve
 from common.data import DataError, ImageSet
 from common.gan import ArchSpec
 from common.rundir import RunDir, RunDirError, check_writable_dir
@@ -121,6 +121,12 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         help="allow TensorFlow's nondeterministic kernels (a little faster; reruns and resumes may differ in "
         "the last bits)",
     )
+    outputs.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto: bf16 mixed precision on CPUs with AMX (~1.8x faster, same sample quality: "
+        "docs/benchmarks.md), float32 elsewhere (default auto; config.json records the choice)",
+    )
     outputs.add_argument("--no-progress", action="store_true", help="no progress bar")
     if module.add_arguments:
         module.add_arguments(train)
@@ -151,7 +157,8 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
             raise RunDirError(f"--resume: {run.path} holds no run (no config.json)")
         if not run.latest_checkpoint():
             raise RunDirError(f"--resume: {run.path} has no checkpoint to resume from")
-        saved = Config.from_dict(run.read_config()["config"])
+        # Runs from before --precision existed trained in float32: resume them in it, not in `auto`.
+        saved = Config.from_dict({"precision": "float32", **run.read_config()["config"]})
         for field in ARCHITECTURE_FIELDS:
             if flags.get(field) is not None and flags[field] != getattr(saved, field):
                 raise ConfigError(

@@ -14,6 +14,8 @@ from typing import Any
 # constant; linear: to 0 at the last step; inverse_time: lr / (1 + step * lr / epochs), Keras's legacy
 # Adam(decay=lr / epochs) as the pyimagesearch DCGAN used it.
 LR_DECAYS = ("constant", "linear", "inverse_time")
+# auto: bf16 mixed precision on CPUs with AMX, float32 elsewhere (common.speed.resolve_precision).
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 class ConfigError(ValueError):
@@ -47,6 +49,7 @@ class Config:
     # reproducibility and outputs
     seed: int = 0
     deterministic: bool = True  # TF op determinism: bit-exact resume and reruns; off is a little faster
+    precision: str = "auto"  # auto, float32 or bfloat16; config.json records what auto chose
     log_every: int = 10
     sample_every: int = 100
     checkpoint_every: int = 500
@@ -87,6 +90,8 @@ class Config:
             raise ConfigError(f"--noise must be uniform or normal, got {self.noise!r}")
         if self.quirks not in ("fixed", "original"):
             raise ConfigError(f"--quirks must be fixed or original, got {self.quirks!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.lr_decay not in LR_DECAYS:
             raise ConfigError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
         return self

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+import common.layers
 from common.config import Config
 from common.gan import (
     ArchSpec,
@@ -31,6 +32,7 @@ from common.gan import (
     sample_noise,
     train_step_flops_per_image,
 )
+from common.layers import use_kernels
 from common.rundir import (
     HISTORY_COLUMNS,
     HistoryWriter,
@@ -39,7 +41,7 @@ from common.rundir import (
     save_loss_plot,
     save_progress_gif,
 )
-from common.speed import SpeedSettings
+from common.speed import SpeedSettings, resolve_precision
 
 if TYPE_CHECKING:
     from common.data import ImageSet
@@ -91,7 +93,7 @@ def _cpu_count() -> int:
 
 
 def session_config(settings: SpeedSettings | None = None) -> v1.ConfigProto:
-    """The training Session's config: threads, XLA, precision (common.speed; defaults from DCGAN_* env)."""
+    """The training Session's config: precision, threads, XLA (common.speed; defaults: float32, DCGAN_*)."""
     settings = SpeedSettings.default_settings() if settings is None else settings
     # Soft placement lets the few ops without a GPU kernel fall back to the CPU.
     return settings.apply(v1.ConfigProto(allow_soft_placement=True))
@@ -125,10 +127,19 @@ def total_steps(config: Config, n_images: int) -> int:
     return min(steps, config.max_steps) if config.max_steps else steps
 
 
+def with_precision(config: Config) -> Config:
+    """The config with its precision made concrete for this machine (`auto` -> float32 or bfloat16)."""
+    return config.replace(precision=resolve_precision(config.precision, gpu_visible()))
+
+
 def build_training_graph(spec: ArchSpec, config: Config, n_images: int) -> tuple[tf.Graph, GANGraph]:
-    """The finalized graph of a run: after this no op can be added (the loop only runs what exists)."""
+    """The finalized graph of a run: after this no op can be added (the loop only runs what exists).
+
+    config.precision must be resolved (with_precision): the layers' kernels depend on it.
+    """
     graph = tf.Graph()
-    with graph.as_default(), tf.device("/GPU:0" if gpu_visible() else "/CPU:0"):
+    kernels = common.layers.KERNELS.for_precision(config.precision)
+    with graph.as_default(), tf.device("/GPU:0" if gpu_visible() else "/CPU:0"), use_kernels(kernels):
         gan = build_gan(spec, config, n_images, total_steps(config, n_images))
     graph.finalize()
     return graph, gan
@@ -159,7 +170,7 @@ def run_record(spec: ArchSpec, config: Config, data: ImageSet, graph: tf.Graph) 
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps(config, len(data.images)),
         "device": device_description(),
-        "session": SpeedSettings.default_settings().describe(),  # precision, threads, XLA (common.speed)
+        "session": SpeedSettings.default_settings(config.precision).describe(),  # also threads, XLA
         "versions": {
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
@@ -206,6 +217,7 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train `spec` on `data` into `run`, from scratch or from its latest checkpoint."""
+    config = with_precision(config)  # before anything is written: a bad --precision leaves no trace
     n_images = len(data.images)
     graph, gan = build_training_graph(spec, config, n_images)
     record = run_record(spec, config, data, graph)
@@ -221,7 +233,8 @@ def train(
     started = time.perf_counter()
     train_seconds = 0.0
     steps_done = 0
-    with v1.Session(graph=graph, config=session_config()) as sess:
+    settings = SpeedSettings.default_settings(config.precision)
+    with v1.Session(graph=graph, config=session_config(settings)) as sess:
         sess.run(gan.init)
         sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: data.images})
         if checkpoint:

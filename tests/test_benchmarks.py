@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 from benchmarks import levers, speed
 from benchmarks.alternatives import ProjectStep
-from benchmarks.levers import layer_kernels
 from benchmarks.machine import bf16_flops_per_cycle, float32_flops_per_cycle, this_machine
-from common.config import Config, ConfigError
-from common.layers import Kernels, SeedStream, batch_norm, dropout, lrelu
-from common.speed import SpeedSettings, bf16_supported
+from common.config import PRECISIONS, Config, ConfigError
+from common.layers import Kernels, SeedStream, batch_norm, dropout, lrelu, use_kernels
+from common.speed import SpeedSettings, bf16_supported, resolve_precision
 from common.train import session_config
 from dcgan_mnist.model import NOTEBOOK
 
@@ -21,7 +21,7 @@ OLD_KERNELS = Kernels(fused_batch_norm=False, mask_dropout=False, fused_leaky_re
 def _layer_outputs(kernels: Kernels, data: np.ndarray) -> list[np.ndarray]:
     """Each layer's output and its input gradient, built with `kernels`, on the same data and seeds."""
     graph = tf.Graph()
-    with graph.as_default(), layer_kernels(kernels):
+    with graph.as_default(), use_kernels(kernels):
         x = tf.constant(data)
         seeds = SeedStream(tf.constant([7, 11], tf.int64))
         outputs = [dropout(x, 0.8, seeds), lrelu(x, 0.01)]
@@ -54,8 +54,8 @@ def test_layer_kernels_give_the_same_values_and_gradients():
 
 
 def _losses(kernels: Kernels, settings: SpeedSettings, images: np.ndarray, steps: int) -> np.ndarray:
-    config = Config(batch_size=16, seed=5)
-    with layer_kernels(kernels):
+    config = Config(batch_size=16, seed=5, precision="float32")  # bit-for-bit claims are float32's
+    with use_kernels(kernels):
         step = ProjectStep(NOTEBOOK, config, images, settings)
     try:
         return np.array([list(step.step()["losses"]) for _ in range(steps)])
@@ -80,18 +80,75 @@ def test_default_kernels_and_session_keep_the_training_losses():
 def test_speed_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("DCGAN_INTRA_OP_THREADS", "2")
     monkeypatch.setenv("DCGAN_XLA", "1")
-    monkeypatch.delenv("DCGAN_PRECISION", raising=False)
     config = session_config()
     assert config.intra_op_parallelism_threads == 2
     assert config.graph_options.optimizer_options.global_jit_level == v1.OptimizerOptions.ON_1
     assert config.allow_soft_placement
-    monkeypatch.setenv("DCGAN_PRECISION", "float16")
-    with pytest.raises(ConfigError, match="DCGAN_PRECISION"):
-        SpeedSettings.default_settings()
-    monkeypatch.setenv("DCGAN_PRECISION", "float32")
+    rewrite = config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16
+    assert rewrite != rewriter_config_pb2.RewriterConfig.ON  # float32 unless the run's precision says so
+    bf16 = session_config(SpeedSettings.default_settings("bfloat16"))
+    assert (
+        bf16.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16
+        == rewriter_config_pb2.RewriterConfig.ON
+    )
+    with pytest.raises(ValueError, match="unresolved"):
+        SpeedSettings.default_settings("auto")
     monkeypatch.setenv("DCGAN_INTER_OP_THREADS", "many")
     with pytest.raises(ConfigError, match="DCGAN_INTER_OP_THREADS"):
         SpeedSettings.default_settings()
+
+
+AMX = frozenset({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
+
+
+@pytest.mark.parametrize(
+    "requested, on_gpu, flags, expected",
+    [
+        ("auto", False, AMX, "bfloat16"),  # measured: ~1.9x, the same sample quality
+        ("auto", False, frozenset({"avx512f", "avx512_bf16"}), "float32"),  # untested without AMX: opt in
+        ("auto", False, frozenset({"avx2", "fma"}), "float32"),
+        ("auto", True, AMX, "float32"),  # the bf16 rewrite is oneDNN's, for the CPU
+        ("float32", False, AMX, "float32"),
+        ("bfloat16", False, frozenset({"avx512f", "avx512_bf16"}), "bfloat16"),
+        ("bfloat16", False, frozenset({"avx2"}), "AMX or AVX-512-BF16"),
+        ("bfloat16", True, AMX, "use float32 on a GPU"),
+    ],
+)
+def test_resolve_precision(requested, on_gpu, flags, expected):
+    if expected in PRECISIONS:
+        assert resolve_precision(requested, on_gpu, flags) == expected
+    else:
+        with pytest.raises(ConfigError, match=expected):
+            resolve_precision(requested, on_gpu, flags)
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="needs a CPU with AMX or AVX-512-BF16 (bf16 rewrite)")
+def test_bf16_step_is_a_rounding_of_the_float32_step():
+    """bf16 mixed precision, with or without its matmul filter gradients, follows the float32 step.
+
+    Same seed, same batch, same dropout masks (the 16-bit draws bf16 uses, forced in float32 too): G's
+    first loss, computed before any update, agrees to bf16's ~3 significant digits; D's, computed after
+    G's first Adam step (which amplifies small gradient differences), to 10%. The two bf16 variants (they
+    differ only in how the kernel gradients are summed) stay together for a few steps.
+    """
+    images = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+
+    def losses(precision: str, kernels: Kernels, steps: int) -> np.ndarray:
+        with use_kernels(kernels):
+            step = ProjectStep(NOTEBOOK, Config(batch_size=16, seed=5, precision=precision), images)
+        try:
+            return np.array([list(step.step()["losses"]) for _ in range(steps)])
+        finally:
+            step.close()
+
+    float32 = losses("float32", Kernels(dropout_bits16=True), steps=1)
+    bf16 = losses("bfloat16", Kernels(), steps=3)
+    bf16_native_filter_grads = losses("bfloat16", Kernels(matmul_filter_grad=False), steps=3)
+    (d_loss, g_loss, d_real, d_fake), expected = bf16[0], float32[0]
+    assert g_loss == pytest.approx(expected[1], rel=0.005)
+    np.testing.assert_allclose([d_loss, d_real, d_fake], expected[[0, 2, 3]], rtol=0.1)
+    np.testing.assert_allclose(bf16, bf16_native_filter_grads, rtol=0.05)
+    assert np.isfinite(bf16).all()
 
 
 def test_peak_estimate_from_flags():
@@ -136,3 +193,29 @@ def test_benchmark_rejects_bad_flags(capsys):
         speed.main(["--steps", "0"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_pytorch_row_runs_or_says_how_to_get_it(tmp_path, capsys):
+    """PyTorch is optional: timed where it is installed, else one row that says how to install it."""
+    argv = ["--steps", "1", "--rounds", "1", "--warmup", "0", "--batch-size", "16", "--no-progress"]
+    assert speed.main([*argv, "--data-dir", str(tmp_path), "--only", "PyTorch"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| PyTorch")]
+    assert len(rows) == 1
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "not run: PyTorch is not installed (pip install torch" in rows[0]
+    else:
+        assert float(rows[0].split(" | ")[1]) > 0
+
+
+def test_profile_smoke(tmp_path, capsys):
+    from benchmarks import profile
+
+    argv = ["--steps", "1", "--top", "500", "--batch-size", "16", "--data-dir", str(tmp_path)]
+    assert profile.main([*argv, "--precision", "float32", "--filter-grad", "matmul"]) == 0
+    types_table = capsys.readouterr().out.split("| op |")[0]
+    lines = [line for line in types_table.splitlines() if line.startswith("| ") and "op type" not in line]
+    op_types = [line.split(" | ")[0][2:] for line in lines]
+    assert any("MatMul" in t for t in op_types) and any("Conv2D" in t for t in op_types)
+    assert not any("BackpropFilter" in t for t in op_types)  # every kernel gradient is a matrix product

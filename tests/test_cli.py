@@ -9,7 +9,10 @@ import sys
 import numpy as np
 import pytest
 
+import common.speed
 from common.rundir import RunDir
+from common.speed import resolve_precision
+from common.train import gpu_visible
 from dcgan_mnist.__main__ import cli
 from tests.conftest import REPO, SHARED_DATA, needs_shared_data
 
@@ -177,3 +180,29 @@ def test_console_script_and_module_run_without_traceback(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("dcgan_mnist")]
     assert lines == ["dcgan_mnist: error: --batch-size must be at least 1, got 0"]
     assert "Traceback" not in result.stderr
+
+
+@needs_shared_data
+def test_precision_is_resolved_recorded_and_kept_on_resume(tmp_path, trained):
+    chosen = json.loads((trained / "config.json").read_text())
+    assert chosen["config"]["precision"] == resolve_precision("auto", gpu_visible())  # what auto chose
+    assert chosen["session"].startswith(chosen["config"]["precision"])
+    out = tmp_path / "run"
+    flags = ["--out", str(out), "--max-steps", "4", "--checkpoint-every", "4", "--precision", "float32"]
+    assert cli(["train", *FAST, *flags]) == 0
+    record = json.loads((out / "config.json").read_text())
+    assert record["config"]["precision"] == "float32"
+    # A run from before --precision trained in float32: it resumes in float32, whatever auto would pick.
+    del record["config"]["precision"]
+    (out / "config.json").write_text(json.dumps(record))
+    assert cli(["train", *FAST, "--out", str(out), "--resume", "--max-steps", "6"]) == 0
+    assert json.loads((out / "config.json").read_text())["config"]["precision"] == "float32"
+
+
+@needs_shared_data
+def test_bfloat16_on_a_cpu_without_it_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(common.speed, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    out = tmp_path / "run"
+    assert cli(["train", *FAST, "--out", str(out), "--precision", "bfloat16"]) == 2
+    assert "AMX or AVX-512-BF16" in error_line(capsys)
+    assert not out.exists()

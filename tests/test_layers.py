@@ -6,14 +6,17 @@ import tensorflow as tf
 
 from common.layers import (
     UPDATE_OPS,
+    Kernels,
     SeedStream,
     batch_norm,
     conv2d,
     conv2d_transpose,
     dense,
     dropout,
+    image_patches,
     lrelu,
     transposed_output_size,
+    use_kernels,
 )
 
 v1 = tf.compat.v1
@@ -133,22 +136,30 @@ def test_batch_norm_with_a_training_tensor():
         np.testing.assert_allclose(sess.run(mean), [1.0, 1.5, 2.0])
 
 
-def test_dropout_is_seeded_and_inactive_at_inference():
+@pytest.mark.parametrize("bits16", [False, True], ids=["float32 uniforms", "16-bit draws"])
+@pytest.mark.parametrize("keep_prob", [0.8, 0.3])
+def test_dropout_is_seeded_and_inactive_at_inference(bits16, keep_prob):
     graph = tf.Graph()
-    with graph.as_default():
-        x = tf.ones([1000, 100])
+    with graph.as_default(), use_kernels(Kernels(dropout_bits16=bits16)):
+        x = tf.ones([1000, 101])  # an odd number of elements: the 16-bit draws come in pairs
         seed = v1.placeholder(tf.int64, [2])
-        a = dropout(x, 0.8, SeedStream(seed))
-        off = dropout(x, 0.8, None, active=False)
+        a = dropout(x, keep_prob, SeedStream(seed))
+        gradient = tf.gradients(tf.reduce_sum(a * 3.0), x)[0]
+        off = dropout(x, keep_prob, None, active=False)
+        assert a.shape.as_list() == [1000, 101]
     with v1.Session(graph=graph) as sess:
-        first = sess.run(a, {seed: [1, 2]})
+        first, first_gradient = sess.run([a, gradient], {seed: [1, 2]})
         again = sess.run(a, {seed: [1, 2]})
         other = sess.run(a, {seed: [1, 3]})
         np.testing.assert_array_equal(first, again)
         assert (first != other).any()
-        assert abs((first > 0).mean() - 0.8) < 0.01
-        np.testing.assert_allclose(first[first > 0], 1.25)  # inverted dropout keeps the expectation
+        assert abs((first > 0).mean() - keep_prob) < 0.01
+        np.testing.assert_allclose(first[first > 0], 1 / keep_prob)  # inverted dropout keeps the mean
+        np.testing.assert_allclose(first_gradient, 3.0 * first)  # through the kept units only, scaled
         np.testing.assert_array_equal(sess.run(off), 1.0)
+        # Neighbouring draws (the two halves of one 32-bit word) are independent.
+        kept = (first > 0).reshape(-1)[: 1000 * 100].reshape(-1, 2)
+        assert abs((kept[:, 0] & kept[:, 1]).mean() - keep_prob**2) < 0.01
 
 
 def test_lrelu():
@@ -181,3 +192,68 @@ def test_two_calls_in_one_pass_update_the_moving_mean_in_call_order():
             expected = expected + (2.0 - expected) * 0.5
             expected = expected + (16.0 - expected) * 0.5
             assert sess.run(mean)[0] == pytest.approx(expected, rel=1e-6)
+
+
+PATCH_CASES = [
+    ((2, 7, 7, 3), 3, 2, "SAME"),  # odd size, stride 2: the discriminator's last layer
+    ((2, 14, 14, 5), 3, 2, "SAME"),
+    ((2, 28, 28, 1), 3, 2, "SAME"),
+    ((2, 8, 8, 3), 4, 2, "SAME"),
+    ((2, 7, 7, 4), 4, 1, "VALID"),  # the MNIST generator's 4x4 -> 7x7 layer, seen from its output
+    ((2, 9, 9, 2), 5, 2, "VALID"),
+    ((2, 10, 8, 2), 3, 2, "VALID"),  # rows and columns no window reads
+    ((1, 5, 6, 2), 3, 1, "SAME"),  # not square
+    ((1, 6, 6, 2), 2, 3, "VALID"),  # windows smaller than the stride
+]
+
+
+@pytest.mark.parametrize("shape, kernel, strides, padding", PATCH_CASES)
+def test_image_patches_are_extract_patches(shape, kernel, strides, padding):
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    expected = tf.image.extract_patches(
+        x, [1, kernel, kernel, 1], [1, strides, strides, 1], [1, 1, 1, 1], padding
+    )
+    graph = tf.Graph()
+    with graph.as_default():
+        patches = image_patches(tf.constant(x), kernel, strides, padding)
+    np.testing.assert_array_equal(run(graph, patches, init=False), expected.numpy())
+
+
+def _conv_stack(kernels: Kernels) -> list[np.ndarray]:
+    """The generators' and discriminator's kinds of convolution: values, input and kernel gradients."""
+    graph = tf.Graph()
+    with graph.as_default(), use_kernels(kernels):
+        v1.set_random_seed(3)
+        x = tf.constant(np.random.default_rng(0).standard_normal((4, 4, 4, 16)).astype(np.float32))
+        h = conv2d_transpose(x, 12, 4, 1, "valid", "conv_transpose2")  # 7 x 7: MNIST's
+        h = conv2d_transpose(h, 8, 3, 2, "same", "conv_transpose3")  # 14 x 14
+        h = conv2d(h, 8, 3, 2, "same", "conv2")  # 7 x 7
+        h = conv2d(h, 16, 3, 2, "same", "conv3")  # 4 x 4
+        h = conv2d_transpose(h, 6, 4, 2, "same", "cifar_conv_transpose2")  # 8 x 8: CIFAR's
+        loss = tf.reduce_sum(tf.sin(h))
+        return run(graph, [h, *tf.gradients(loss, [x, *v1.trainable_variables()])])
+
+
+def test_matmul_filter_gradients_equal_conv2d_backprop_filter():
+    native = _conv_stack(Kernels(matmul_filter_grad=False))
+    matmul = _conv_stack(Kernels(matmul_filter_grad=True))
+    assert len(native) == 12  # output, input gradient, 5 kernels and 5 biases
+    for a, b in zip(native, matmul, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+    assert np.abs(native[1]).max() > 0 and np.abs(native[2]).max() > 0  # gradients that are not zero
+
+
+def test_matmul_filter_gradients_follow_the_precision():
+    assert Kernels().for_precision("bfloat16").matmul_filter_grad is True
+    assert Kernels().for_precision("float32").matmul_filter_grad is False
+    assert Kernels(matmul_filter_grad=False).for_precision("bfloat16").matmul_filter_grad is False
+    assert Kernels().for_precision("bfloat16").dropout_bits16 is True
+    assert Kernels().for_precision("float32").dropout_bits16 is False
+    graph = tf.Graph()
+    with graph.as_default(), use_kernels(Kernels(matmul_filter_grad=True)):
+        x = tf.zeros([2, 8, 8, 3])
+        y = conv2d_transpose(conv2d(x, 4, 3, 2, "same", "conv"), 3, 3, 2, "same", "conv_transpose")
+        tf.gradients(tf.reduce_sum(y), [x, *v1.trainable_variables()])
+    types = {op.type for op in graph.get_operations()}
+    assert "MatMul" in types and "Conv2D" in types and "Conv2DBackpropInput" in types
+    assert "Conv2DBackpropFilter" not in types

@@ -74,7 +74,8 @@ def lab_size(steps: int | None = None, quick: bool = False) -> LabSize:
 
 
 def lab_config(size: LabSize, seed: int) -> Config:
-    return Config(batch_size=size.batch_size, seed=seed, grid_size=size.grid)
+    # The lab builds its own graphs and sessions in float32 (session_config's default): say so.
+    return Config(batch_size=size.batch_size, seed=seed, grid_size=size.grid, precision="float32")
 
 
 # ------------------------------------------------------------------------------------ measurements
