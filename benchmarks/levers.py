@@ -78,24 +78,27 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("XLA auto-clustering (global_jit_level ON_1)", replace(default, xla=True)),
         Lever("batch 256 (img/s at 4x the batch)", default, batch_size=256),
         Lever("float32 (--precision float32)", default, precision="float32"),
-        Lever(
-            "float32, matmul filter gradients",
-            default,
-            kernels=Kernels(matmul_filter_grad=True),
-            precision="float32",
-        ),
     ]
+    # The two bf16 kernels, each in the other precision and each left out of bf16.
+    float32_kernels = {
+        "matmul filter gradients": {"matmul_filter_grad": True},
+        "16-bit dropout draws": {"dropout_bits16": True},
+    }
+    for name, fields in float32_kernels.items():
+        chosen.append(Lever(f"float32, {name}", default, kernels=Kernels(**fields), precision="float32"))
     if bf16:
-        chosen += [
-            Lever("bf16 (--precision bfloat16)", default, precision="bfloat16"),
-            Lever(
-                "bf16, Conv2DBackpropFilter filter gradients",
-                default,
-                kernels=Kernels(matmul_filter_grad=False),
-                precision="bfloat16",
-            ),
-            Lever("bf16, batch 256", default, batch_size=256, precision="bfloat16"),
-        ]
+        chosen.append(Lever("bf16 (--precision bfloat16)", default, precision="bfloat16"))
+        without = {
+            "bf16, Conv2DBackpropFilter filter gradients": {"matmul_filter_grad": False},
+            "bf16, float32 dropout uniforms": {"dropout_bits16": False},
+            "bf16 with neither (the grappler rewrite alone)": {
+                "matmul_filter_grad": False,
+                "dropout_bits16": False,
+            },
+        }
+        for name, fields in without.items():
+            chosen.append(Lever(name, default, kernels=Kernels(**fields), precision="bfloat16"))
+        chosen.append(Lever("bf16, batch 256", default, batch_size=256, precision="bfloat16"))
     return chosen
 
 

@@ -124,7 +124,7 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     outputs.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="auto: bf16 mixed precision on CPUs with AMX (~1.8x faster, same sample quality: "
+        help="auto: bf16 mixed precision on CPUs with AMX (~2x faster, the same sample quality: "
         "docs/benchmarks.md), float32 elsewhere (default auto; config.json records the choice)",
     )
     outputs.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -1,7 +1,7 @@
 """How a training Session runs on this machine: precision, threads and XLA (see docs/benchmarks.md).
 
 Precision is a run setting (`--precision`, saved in config.json): `auto` trains in bf16 mixed precision
-on CPUs with AMX tiles, where it measured ~1.8x faster than float32 with the same sample quality, and in
+on CPUs with AMX tiles, where it measured ~2x faster than float32 with the same sample quality, and in
 float32 everywhere else. Threads and XLA change nothing in the results and rarely help, so they are
 set through the environment:
 
