@@ -214,8 +214,8 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
         if evaluator:
             evaluator.close()
     print(
-        f"trained {result.steps} steps in {result.seconds:.1f} s ({result.images_per_second:.1f} images/s); "
-        f"run directory: {result.run_dir}"
+        f"trained to step {result.steps}: {result.seconds:.1f} s in this run of the command "
+        f"({result.images_per_second:.1f} images/s); run directory: {result.run_dir}"
     )
     return 0
 
