@@ -145,7 +145,9 @@ def build_training_graph(spec: ArchSpec, config: Config, n_images: int) -> tuple
     return graph, gan
 
 
-def run_record(spec: ArchSpec, config: Config, data: ImageSet, graph: tf.Graph) -> dict[str, Any]:
+def run_record(
+    spec: ArchSpec, config: Config, data: ImageSet, graph: tf.Graph, settings: SpeedSettings
+) -> dict[str, Any]:
     """What config.json holds besides the settings: enough to read, compare and reproduce a run."""
     import numpy
 
@@ -170,7 +172,7 @@ def run_record(spec: ArchSpec, config: Config, data: ImageSet, graph: tf.Graph) 
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps(config, len(data.images)),
         "device": device_description(),
-        "session": SpeedSettings.default_settings(config.precision).describe(),  # also threads, XLA
+        "session": settings.describe(),  # precision, threads, XLA
         "versions": {
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
@@ -220,7 +222,8 @@ def train(
     config = with_precision(config)  # before anything is written: a bad --precision leaves no trace
     n_images = len(data.images)
     graph, gan = build_training_graph(spec, config, n_images)
-    record = run_record(spec, config, data, graph)
+    settings = SpeedSettings.default_settings(config.precision)
+    record = run_record(spec, config, data, graph, settings)
     checkpoint = run.latest_checkpoint() if resume else None
     if resume:
         record["resumed"] = run.read_config().get("resumed", []) + [checkpoint]
@@ -233,7 +236,6 @@ def train(
     started = time.perf_counter()
     train_seconds = 0.0
     steps_done = 0
-    settings = SpeedSettings.default_settings(config.precision)
     with v1.Session(graph=graph, config=session_config(settings)) as sess:
         sess.run(gan.init)
         sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: data.images})

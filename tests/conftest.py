@@ -1,6 +1,9 @@
 """Shared test helpers: where the real data of ../shared/data is, and a marker for tests that need it."""
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +55,32 @@ def assert_same_run(a, b) -> None:
         np.testing.assert_array_equal(values_a[name], values_b[name], err_msg=name)
     losses = [[(r["step"], r["d_loss"], r["g_loss"]) for r in history(run)] for run in (a, b)]
     assert losses[0] == losses[1]
+
+
+def notebook_parameters(channels: int) -> dict[str, int]:
+    """The notebook DCGAN's parameter counts from its layer shapes (kernel + bias, BN gamma + beta), for
+    images of `channels` channels (MNIST 1, CIFAR 3: the generator's last and D's first layer)."""
+    generator = (
+        (100 * 4 * 4 * 512 + 4 * 4 * 512)
+        + 2 * 512
+        + (4 * 4 * 256 * 512 + 256)
+        + 2 * 256
+        + (3 * 3 * 128 * 256 + 128)
+        + 2 * 128
+        + (3 * 3 * channels * 128 + channels)
+    )
+    discriminator = (
+        (3 * 3 * channels * 128 + 128)
+        + (3 * 3 * 128 * 256 + 256)
+        + 2 * 256
+        + (3 * 3 * 256 * 512 + 512)
+        + 2 * 512
+        + (4 * 4 * 512 + 1)
+    )
+    return {"generator": generator, "discriminator": discriminator}
+
+
+def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m ARGS` in a fresh interpreter from `cwd`, with the repository importable."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=cwd)

@@ -16,7 +16,7 @@ from common.rundir import RunDir
 from dcgan_cifar import model
 from dcgan_cifar.__main__ import MODULE, cli, flags_to_config, load_training_images
 from dcgan_mnist.model import discriminator as mnist_discriminator
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, notebook_parameters
 
 v1 = tf.compat.v1
 HORSE_DIR = SHARED_DATA / "cifar10-horse"
@@ -34,28 +34,6 @@ def error_line(capsys) -> str:
 
 
 # ------------------------------------------------------------------------------------------- the model
-def cifar_parameters() -> dict[str, int]:
-    """The CIFAR notebook's parameter counts from its layer shapes (kernel + bias, BN gamma + beta)."""
-    generator = (
-        (100 * 4 * 4 * 512 + 4 * 4 * 512)
-        + 2 * 512
-        + (4 * 4 * 256 * 512 + 256)
-        + 2 * 256
-        + (3 * 3 * 128 * 256 + 128)
-        + 2 * 128
-        + (3 * 3 * 3 * 128 + 3)
-    )
-    discriminator = (
-        (3 * 3 * 3 * 128 + 128)
-        + (3 * 3 * 128 * 256 + 256)
-        + 2 * 256
-        + (3 * 3 * 256 * 512 + 512)
-        + 2 * 512
-        + (4 * 4 * 512 + 1)
-    )
-    return {"generator": generator, "discriminator": discriminator}
-
-
 def test_networks_shapes_and_parameters():
     assert model.NOTEBOOK.discriminator is mnist_discriminator  # reused, not copied
     assert model.NOTEBOOK.image_shape == (32, 32, 3) and model.DATASETS == ("cifar10",)
@@ -68,7 +46,7 @@ def test_networks_shapes_and_parameters():
         logits = call_network(model.discriminator, "discriminator", False, images, True, config, seeds)
         assert images.shape.as_list() == [None, 32, 32, 3]
         assert logits.shape.as_list() == [None, 1]
-        assert parameter_counts() == cifar_parameters()
+        assert parameter_counts() == notebook_parameters(3)
         with v1.Session() as sess:
             sess.run(v1.global_variables_initializer())
             out = sess.run(images, {noise: np.random.default_rng(0).uniform(-1, 1, (2, 100))})
@@ -146,7 +124,7 @@ def test_train_writes_a_cifar_run(trained):
     assert (config["epochs"], config["grid_size"], config["batch_size"]) == (50, 15, 16)
     assert record["data"]["images"] == 5000 and record["steps_per_epoch"] == 5000 // 16
     assert record["architecture"]["image_shape"] == [32, 32, 3]
-    assert record["architecture"]["parameters"] == cifar_parameters()
+    assert record["architecture"]["parameters"] == notebook_parameters(3)
     steps = [row["step"] for row in run.read_history()]
     assert steps == [2, 4, 6]
     assert all(np.isfinite(list(row.values())).all() for row in run.read_history())

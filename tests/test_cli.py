@@ -2,9 +2,6 @@
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ from common.rundir import RunDir
 from common.speed import resolve_precision
 from common.train import gpu_visible
 from dcgan_mnist.__main__ import cli
-from tests.conftest import REPO, SHARED_DATA, needs_shared_data
+from tests.conftest import SHARED_DATA, needs_shared_data, run_module
 
 MNIST_DIR = str(SHARED_DATA / "mnist")
 FAST = ["--data-dir", MNIST_DIR, "--batch-size", "16", "--no-progress"]
@@ -168,14 +165,8 @@ def test_sampler_reads_the_trained_weights(trained, tmp_path):
 
 
 def test_console_script_and_module_run_without_traceback(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-m", "dcgan_mnist", "train", "--batch-size", "0", "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    flags = ["--batch-size", "0", "--out", str(tmp_path / "r")]
+    result = run_module("dcgan_mnist", "train", *flags, cwd=tmp_path)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("dcgan_mnist")]
     assert lines == ["dcgan_mnist: error: --batch-size must be at least 1, got 0"]

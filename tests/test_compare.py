@@ -2,11 +2,8 @@
 
 import csv
 import json
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -14,7 +11,7 @@ from PIL import Image
 from common.compare import main as compare
 from dcgan_cifar.__main__ import cli as cifar_cli
 from dcgan_mnist.__main__ import cli as mnist_cli
-from tests.conftest import REPO, SHARED_DATA, needs_shared_data
+from tests.conftest import SHARED_DATA, needs_shared_data, run_module
 
 TINY = ["--batch-size", "16", "--no-progress", "--max-steps", "4", "--log-every", "2", "--sample-every", "2"]
 EVALUATION = {
@@ -214,14 +211,7 @@ def test_out_is_a_file_or_eval_json_is_broken(runs, tmp_path, capsys):
 
 
 def test_module_runs_without_traceback(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-m", "common.compare", str(tmp_path), "--out", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    result = run_module("common.compare", str(tmp_path), "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("common.compare")]
     assert lines == [f"common.compare: error: {tmp_path} is not a run directory (no config.json)"]
