@@ -34,8 +34,9 @@ from common.gan import (
     gan_losses,
     train_step_flops_per_image,
 )
-from common.layers import UPDATE_OPS, SeedStream
-from common.speed import SpeedSettings, cpu_count
+from common.layers import UPDATE_OPS, LayerImpl, Layers, SeedStream
+from common.machine import cpu_count
+from common.speed import SpeedSettings
 from common.train import build_training_graph, session_config, with_precision
 
 v1 = tf.compat.v1
@@ -65,16 +66,23 @@ class Unavailable(RuntimeError):
 class ProjectStep:
     """The step `common.train.train` runs: the same graph, session config and fetches.
 
-    The precision is the config's (resolved as `train` resolves it); `settings` gives threads and XLA.
+    The precision is the config's (resolved as `train` resolves it); `settings` gives threads and XLA;
+    `layer_impl` overrides layer implementation choices (its None fields follow the precision).
     """
 
     def __init__(
-        self, spec: ArchSpec, config: Config, images: np.ndarray, settings: SpeedSettings | None = None
+        self,
+        spec: ArchSpec,
+        config: Config,
+        images: np.ndarray,
+        settings: SpeedSettings | None = None,
+        layer_impl: LayerImpl | None = None,
     ) -> None:
         config = with_precision(config)
         settings = settings or SpeedSettings.default_settings()
-        settings = dataclasses.replace(settings, precision=config.precision)
-        self.graph, self.gan = build_training_graph(spec, config, len(images))
+        impl = (layer_impl or LayerImpl()).for_precision(config.precision)
+        settings = dataclasses.replace(settings, precision=config.precision, layer_impl=impl)
+        self.graph, self.gan = build_training_graph(spec, config, len(images), settings.layer_impl)
         self.sess = v1.Session(graph=self.graph, config=session_config(settings))
         self.sess.run(self.gan.init)
         self.sess.run(self.gan.inputs.load_dataset, {self.gan.inputs.dataset_feed: images})
@@ -130,12 +138,14 @@ class OriginalTF1Step:
             self.input_real = v1.placeholder(tf.float32, [None, *spec.image_shape], name="input_real")
             self.input_z = v1.placeholder(tf.float32, [None, config.noise_dim], name="input_z")
             # tf.layers.dropout drew fresh stateful masks at every run: a stateful base seed does the same.
-            seeds = SeedStream(v1.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64))
-            fake = call_network(spec.generator, "generator", False, self.input_z, True, config, seeds)
+            layers = Layers(seeds=SeedStream(v1.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)))
+            fake = call_network(spec.generator, "generator", False, self.input_z, True, config, layers)
             d_logits_real = call_network(
-                spec.discriminator, "discriminator", False, self.input_real, True, config, seeds
+                spec.discriminator, "discriminator", False, self.input_real, True, config, layers
             )
-            d_logits_fake = call_network(spec.discriminator, "discriminator", True, fake, True, config, seeds)
+            d_logits_fake = call_network(
+                spec.discriminator, "discriminator", True, fake, True, config, layers
+            )
             losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing)
             lr = tf.constant(config.learning_rate, tf.float32)
 

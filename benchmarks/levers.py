@@ -30,7 +30,7 @@ from benchmarks.speed import (
 from common.config import Config, ConfigError
 from common.data import DataError
 from common.gan import ArchSpec, forward_flops_per_image, train_step_flops_per_image
-from common.layers import Kernels, use_kernels
+from common.layers import LayerImpl
 from common.speed import SpeedSettings, bf16_supported
 from common.train import gpu_visible, session_config, with_precision
 
@@ -38,8 +38,15 @@ from common.train import gpu_visible, session_config, with_precision
 class FedProjectStep(ProjectStep):
     """The project's graph, but each batch and its noise made in numpy and fed (the notebook's input side)."""
 
-    def __init__(self, spec: ArchSpec, config: Config, images: np.ndarray, settings: SpeedSettings) -> None:
-        super().__init__(spec, config, images, settings)
+    def __init__(
+        self,
+        spec: ArchSpec,
+        config: Config,
+        images: np.ndarray,
+        settings: SpeedSettings,
+        layer_impl: LayerImpl,
+    ) -> None:
+        super().__init__(spec, config, images, settings, layer_impl)
         from benchmarks.alternatives import NumpyBatches
 
         self.batches = NumpyBatches(images, config)
@@ -55,7 +62,7 @@ class Lever:
     name: str
     settings: SpeedSettings
     batch_size: int | None = None  # None: the benchmark's
-    kernels: Kernels = Kernels()
+    layer_impl: LayerImpl = LayerImpl()  # None fields follow the precision
     precision: str | None = None  # a --precision value; None: the default config's (auto)
     fed: bool = False
     original_step: bool = False  # the notebook's TF1 step with per-network update ops instead
@@ -68,10 +75,10 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("default", default),
         Lever("TF1 step: feed_dict + 2 runs (per-network update ops)", default, original_step=True),
         Lever("feed_dict batches and numpy noise, one run", default, fed=True),
-        Lever("batch norm unfused (tf.nn.moments)", default, kernels=Kernels(fused_batch_norm=False)),
-        Lever("dropout as a precomputed mask (opt-in)", default, kernels=Kernels(mask_dropout=True)),
-        Lever("leaky ReLU as max(alpha * x, x)", default, kernels=Kernels(fused_leaky_relu=False)),
-        Lever("batch norm and leaky ReLU as before", default, kernels=Kernels(False, False, False)),
+        Lever("batch norm unfused (tf.nn.moments)", default, layer_impl=LayerImpl(fused_batch_norm=False)),
+        Lever("dropout as a precomputed mask (opt-in)", default, layer_impl=LayerImpl(mask_dropout=True)),
+        Lever("leaky ReLU as max(alpha * x, x)", default, layer_impl=LayerImpl(fused_leaky_relu=False)),
+        Lever("batch norm and leaky ReLU as before", default, layer_impl=LayerImpl(False, False, False)),
         Lever("threads intra 2, inter 1", replace(default, intra_op_threads=2, inter_op_threads=1)),
         Lever("threads intra 1, inter 2", replace(default, intra_op_threads=1, inter_op_threads=2)),
         Lever("threads intra 2, inter 2", replace(default, intra_op_threads=2, inter_op_threads=2)),
@@ -85,7 +92,7 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         "16-bit dropout draws": {"dropout_bits16": True},
     }
     for name, fields in float32_kernels.items():
-        chosen.append(Lever(f"float32, {name}", default, kernels=Kernels(**fields), precision="float32"))
+        chosen.append(Lever(f"float32, {name}", default, layer_impl=LayerImpl(**fields), precision="float32"))
     if bf16:
         chosen.append(Lever("bf16 (--precision bfloat16)", default, precision="bfloat16"))
         without = {
@@ -97,7 +104,7 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
             },
         }
         for name, fields in without.items():
-            chosen.append(Lever(name, default, kernels=Kernels(**fields), precision="bfloat16"))
+            chosen.append(Lever(name, default, layer_impl=LayerImpl(**fields), precision="bfloat16"))
         chosen.append(Lever("bf16, batch 256", default, batch_size=256, precision="bfloat16"))
     return chosen
 
@@ -110,9 +117,8 @@ def lever_candidate(lever: Lever, spec: ArchSpec, config: Config, images: np.nda
     def build() -> ProjectStep:
         if lever.original_step:
             return original_tf1(scoped=True)(spec, lever_config, images)
-        with use_kernels(lever.kernels):
-            maker: Callable[..., ProjectStep] = FedProjectStep if lever.fed else ProjectStep
-            return maker(spec, lever_config, images, lever.settings)
+        maker: Callable[..., ProjectStep] = FedProjectStep if lever.fed else ProjectStep
+        return maker(spec, lever_config, images, lever.settings, lever.layer_impl)
 
     return Candidate(lever.name, build, train_step_flops_per_image(spec, lever_config), project=True)
 

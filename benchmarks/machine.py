@@ -11,22 +11,11 @@ Peak = cores x clock x FLOPs per cycle per core. Assumptions (stated in docs/ben
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from common.speed import bf16_supported, cpu_count, cpu_flags
-from common.train import cpu_model
+from common.machine import cpu_count, cpu_flags, cpu_ghz, cpu_model
+from common.speed import bf16_supported
 
 REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def cpu_ghz() -> float | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("cpu MHz"):
-                return float(line.split(":", 1)[1]) / 1000.0
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 def float32_flops_per_cycle(flags: frozenset[str]) -> int:

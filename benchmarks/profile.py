@@ -12,7 +12,6 @@ docs/benchmarks.md found Conv2DBackpropFilter to be most of a bf16 step.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -21,10 +20,10 @@ import tensorflow as tf
 
 from benchmarks.alternatives import ProjectStep
 from benchmarks.speed import DATASETS, architecture, load_images
-from common.cli import OneLineParser
+from common.command import OneLineParser
 from common.config import PRECISIONS, Config, ConfigError
 from common.data import DataError
-from common.layers import KERNELS, use_kernels
+from common.layers import LayerImpl
 from common.train import with_precision
 
 v1 = tf.compat.v1
@@ -67,9 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         images, source = load_images(args.dataset, args.data_dir)
         config = Config(dataset=args.dataset, batch_size=args.batch_size, precision=args.precision).validate()
-        kernels = dataclasses.replace(KERNELS, matmul_filter_grad=FILTER_GRADS[args.filter_grad])
-        with use_kernels(kernels):
-            step = ProjectStep(architecture(args.dataset), config, images)
+        layer_impl = LayerImpl(matmul_filter_grad=FILTER_GRADS[args.filter_grad])
+        step = ProjectStep(architecture(args.dataset), config, images, layer_impl=layer_impl)
     except (ConfigError, DataError) as err:
         print(f"benchmarks.profile: error: {err}", file=sys.stderr)
         return 2

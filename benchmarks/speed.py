@@ -27,7 +27,7 @@ from benchmarks.alternatives import (
     implementations,
 )
 from benchmarks.machine import Machine, this_machine
-from common.cli import OneLineParser
+from common.command import OneLineParser
 from common.config import Config, ConfigError
 from common.data import DataError, ImageSet
 from common.gan import ArchSpec

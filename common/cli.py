@@ -9,47 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from common.command import OneLineParser, UsageError, exit_code
 from common.config import ARCHITECTURE_FIELDS, LR_DECAYS, PRECISIONS, Config, ConfigError, resolve
-from common.data import DataError, ImageSet
 from common.gan import ArchSpec
+from common.modules import DatasetModule
 from common.rundir import RunDir, RunDirError, check_writable_dir
-
-
-class DatasetModule(NamedTuple):
-    """What a dataset package (dcgan_mnist, dcgan_cifar) tells the shared CLI."""
-
-    prog: str
-    datasets: tuple[str, ...]
-    architectures: Mapping[str, ArchSpec]
-    default_arch: str
-    defaults: Mapping[str, Any]  # the module's defaults over Config's (e.g. CIFAR's 50 epochs)
-    load_data: Callable[[Config], ImageSet]  # the training images of a config
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-    flags_to_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # e.g. --class -> class_label
-    # the default run directory's name from (dataset, flags), e.g. cifar10-horse; None: the dataset
-    run_name: Callable[[str, dict[str, Any]], str] | None = None
-
-
-class UsageError(ValueError):
-    """Bad command-line input."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage error on one line (and exit 2), without the usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-USER_ERRORS = (DataError, ConfigError, RunDirError, UsageError)
-
-
-def _nonnegative_or_any(text: str) -> int:
-    return int(text)  # range checks live in Config.validate, so the message names the flag
 
 
 def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
@@ -99,9 +67,7 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         "sampling, a lost leaky ReLU in D), for study (default fixed)",
     )
     outputs = train.add_argument_group("reproducibility and outputs")
-    outputs.add_argument(
-        "--seed", type=_nonnegative_or_any, help="seed of weights, data order, noise, dropout (0)"
-    )
+    outputs.add_argument("--seed", type=int, help="seed of weights, data order, noise, dropout (0)")
     for flag, help_text in (
         ("log-every", "steps per history.csv row and TensorBoard point"),
         ("sample-every", "steps between sample grids"),
@@ -244,18 +210,6 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     write_images(images, out)
     print(f"wrote {len(images)} images to {out} (from {generator.checkpoint})")
     return 0
-
-
-def exit_code(prog: str, command: Callable[[], int]) -> int:
-    """Run a command's body: a user error prints one line and gives 2, Ctrl-C gives 130."""
-    try:
-        return command()
-    except USER_ERRORS as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
 
 
 def main(module: DatasetModule, argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from common.cli import OneLineParser, exit_code
+from common.command import OneLineParser, exit_code
 from common.data import CIFAR10_CLASSES
 from common.rundir import (
     HISTORY_COLUMNS,

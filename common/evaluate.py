@@ -38,11 +38,13 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from common.classifier import NUM_CLASSES, FeatureClassifier, load_classifier, load_split
-from common.cli import OneLineParser, UsageError, exit_code
+from common.command import OneLineParser, UsageError, exit_code
 from common.config import Config, ConfigError
 from common.data import DataError, ImageSet
-from common.gan import ArchSpec, GANGraph, Sampler, sample_noise
+from common.gan import EVAL_STREAM, GANGraph, sample_noise
+from common.modules import run_architecture
 from common.rundir import RunDir, RunDirError, atomic_write_bytes
+from common.sampling import Generator, generate_images
 
 v1 = tf.compat.v1
 
@@ -186,33 +188,6 @@ def real_images(dataset: str, split: str, data_dir: str | None, class_label: int
     return ImageSet(images.images[keep], images.labels[keep], images.class_names, images.source)
 
 
-def run_architecture(config: Config) -> ArchSpec:
-    if config.dataset == "cifar10":
-        from dcgan_cifar.model import ARCHITECTURES
-    else:
-        from dcgan_mnist.model import ARCHITECTURES
-    if config.arch not in ARCHITECTURES:
-        raise ConfigError(f"the run's architecture {config.arch!r} is unknown for data set {config.dataset}")
-    return ARCHITECTURES[config.arch]
-
-
-def run_sampler(
-    sess: v1.Session, sampler: Sampler, noise: np.ndarray, batch_size: int = 500, progress: bool = False
-) -> np.ndarray:
-    """Images of the inference sampler for `noise`, in batches (a live training session or a Generator's)."""
-    chunks = []
-    for start in tqdm(
-        range(0, len(noise), batch_size),
-        desc="generating",
-        unit="batch",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    ):
-        chunks.append(sess.run(sampler.images_uint8, {sampler.noise: noise[start : start + batch_size]}))
-    return np.concatenate(chunks)
-
-
 def floor_sets(
     test: np.ndarray, load_train: Callable[[], np.ndarray], n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -258,8 +233,6 @@ def evaluate_run(
     run: RunDir, n: int | None = None, data_dir: str | None = None, seed: int = 0, progress: bool = True
 ) -> dict[str, Any]:
     """Everything eval.json holds for the run's latest checkpoint (see the module docstring)."""
-    from common.sampling import Generator
-
     record = run.read_config()
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
@@ -289,8 +262,8 @@ def evaluate_run(
     target = config.class_label
     with load_classifier(config.dataset, data_dir, progress=progress) as classifier:
         with Generator(run, spec, config, checkpoint) as generator:
-            noise = sample_noise(config, n, seed)
-            generated = run_sampler(generator.session, generator.sampler, noise, progress=progress)
+            noise = sample_noise(config, n, seed, EVAL_STREAM)
+            generated = generate_images(generator.session, generator.sampler, noise, progress=progress)
         reference = image_features(classifier, reference_images)
         floor = quality(
             image_features(classifier, floor_a), image_features(classifier, floor_b), target, seed
@@ -399,7 +372,7 @@ class TrainingEvaluator:
         self.classifier = load_classifier(config.dataset, config.data_dir, progress=progress)
         rng = np.random.default_rng([seed, 5])
         self.reference = image_features(self.classifier, _subset(test.images, n, rng))
-        self.noise = sample_noise(config, n, seed)  # the same noise at every evaluation
+        self.noise = sample_noise(config, n, seed, EVAL_STREAM)  # the same noise at every evaluation
         self.seed = seed
         self.writer: Any = None
         self.last_step: int | None = None
@@ -418,7 +391,7 @@ class TrainingEvaluator:
     def __call__(self, sess: v1.Session, gan: GANGraph, step: int) -> dict[str, float]:
         if not self.due(step):
             return {}
-        images = run_sampler(sess, gan.sampler, self.noise)
+        images = generate_images(sess, gan.sampler, self.noise)
         numbers = quality(image_features(self.classifier, images), self.reference, self.target, self.seed)
         values = {k: numbers[k] for k in self.columns}
         if self.writer is None:

@@ -16,16 +16,18 @@ import numpy as np
 import tensorflow as tf
 
 from common.config import Config, ConfigError
-from common.layers import UPDATE_OPS, SeedStream, Training
+from common.layers import FLOAT32_IMPL, UPDATE_OPS, LayerImpl, Layers, SeedStream, Training
 
 v1 = tf.compat.v1
 
-# A network maps (input, training, config, seeds) to images in [-1, 1] (generator) or logits (discriminator).
-Network = Callable[[tf.Tensor, Training, Config, SeedStream | None], tf.Tensor]
+# A network maps (input, training, config, layers) to images in [-1, 1] (generator) or logits (discriminator).
+Network = Callable[[tf.Tensor, Training, Config, Layers], tf.Tensor]
 
 SCHEDULES = ("g_then_d", "d_then_g", "simultaneous")
-# Stream ids folded into (seed, step) so noise, dropout and data order never share random numbers.
+# Stream ids folded into (seed, step) so noise, dropout and data order never share random numbers; the
+# sample grids and the evaluator's noise have their own streams too.
 NOISE_STREAM, FIRST_TOWER_STREAM, SECOND_TOWER_STREAM, SHUFFLE_STREAM, SAMPLE_STREAM = 1, 2, 3, 4, 5
+EVAL_STREAM = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,13 +189,13 @@ class Tower(NamedTuple):
 
 
 def call_network(
-    net: Network, scope: str, reuse: bool, x: tf.Tensor, training: Training, config: Config, seeds
-):
+    net: Network, scope: str, reuse: bool, x: tf.Tensor, training: Training, config: Config, layers: Layers
+) -> tf.Tensor:
     with v1.variable_scope(scope, reuse=reuse):
-        return net(x, training, config, seeds)
+        return net(x, training, config, layers)
 
 
-def build_tower(
+def model_loss(
     spec: ArchSpec,
     config: Config,
     inputs: Inputs,
@@ -201,28 +203,31 @@ def build_tower(
     stream: int,
     reuse: bool,
     noise: tf.Tensor | None = None,
+    impl: LayerImpl = FLOAT32_IMPL,
 ) -> Tower:
-    """G(z), D(x) and D(G(z)) in training mode, under name scope `scope`.
+    """The notebook's model_loss: G(z), D(x), D(G(z)) in training mode and the two losses, in `scope`.
 
     The variables are shared between towers (variable_scope reuse), the ops are not: each tower's batch
     norm adds its own update ops, named `scope/generator/...` and `scope/discriminator...`.
     """
     with tf.name_scope(scope):
         step_seed = tf.stack([tf.constant(config.seed, tf.int64), inputs.global_step])
-        seeds = SeedStream(tf.random.experimental.stateless_fold_in(step_seed, stream))
+        layers = Layers(impl, SeedStream(tf.random.experimental.stateless_fold_in(step_seed, stream)))
         noise = inputs.noise if noise is None else noise
-        fake = call_network(spec.generator, "generator", reuse, noise, True, config, seeds)
+        fake = call_network(spec.generator, "generator", reuse, noise, True, config, layers)
         if spec.d_batches == "concat":
             both = tf.concat([inputs.real_images, fake], axis=0)
-            logits = call_network(spec.discriminator, "discriminator", reuse, both, True, config, seeds)
+            logits = call_network(spec.discriminator, "discriminator", reuse, both, True, config, layers)
             d_logits_real, d_logits_fake = tf.split(
                 logits, [tf.shape(inputs.real_images)[0], tf.shape(fake)[0]]
             )
         else:
             d_logits_real = call_network(
-                spec.discriminator, "discriminator", reuse, inputs.real_images, True, config, seeds
+                spec.discriminator, "discriminator", reuse, inputs.real_images, True, config, layers
             )
-            d_logits_fake = call_network(spec.discriminator, "discriminator", True, fake, True, config, seeds)
+            d_logits_fake = call_network(
+                spec.discriminator, "discriminator", True, fake, True, config, layers
+            )
         losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing, spec.smooth_g_target)
     return Tower(scope, fake, d_logits_real, d_logits_fake, losses)
 
@@ -277,7 +282,9 @@ class Sampler(NamedTuple):
     images_uint8: tf.Tensor
 
 
-def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler:
+def build_sampler(
+    spec: ArchSpec, config: Config, reuse: bool = True, impl: LayerImpl = FLOAT32_IMPL
+) -> Sampler:
     """The inference generator: BN on moving statistics, no dropout; variables shared (reuse=True).
 
     Built once, before the graph is finalized: the notebook rebuilt it every 101 steps, adding a whole
@@ -289,15 +296,16 @@ def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler
             tf.constant([config.seed, SAMPLE_STREAM], tf.int64), [2], name="seed"
         )
         # quirks=original keeps dropout on at sampling time, so it needs random masks.
-        seeds = SeedStream(seed) if config.original_quirks else None
-        images = call_network(spec.generator, "generator", reuse, noise, False, config, seeds)
+        layers = Layers(impl, SeedStream(seed) if config.original_quirks else None)
+        images = call_network(spec.generator, "generator", reuse, noise, False, config, layers)
         images_uint8 = tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
     return Sampler(noise, seed, images, images_uint8)
 
 
-def sample_noise(config: Config, n: int, seed: int) -> np.ndarray:
-    """A reproducible numpy noise batch for the sampler (grids and `sample`), from its own generator."""
-    rng = np.random.default_rng([seed, SAMPLE_STREAM])
+def sample_noise(config: Config, n: int, seed: int, stream: int = SAMPLE_STREAM) -> np.ndarray:
+    """A reproducible numpy noise batch for the sampler: grids and `sample` (SAMPLE_STREAM), or the
+    evaluator (EVAL_STREAM), each from its own generator."""
+    rng = np.random.default_rng([seed, stream])
     if config.noise == "normal":
         return rng.standard_normal((n, config.noise_dim), dtype=np.float32)
     return rng.uniform(-1.0, 1.0, (n, config.noise_dim)).astype(np.float32)
@@ -321,11 +329,27 @@ class GANGraph(NamedTuple):
     saver: v1.train.Saver
 
 
-def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps: int):
-    """Towers and train ops in the spec's order; the second update's tower waits for the first update.
+# How a train op picks the batch-norm updates it waits for: (tower, network, config) -> update ops.
+UpdateOpsRule = Callable[[Tower, str, Config], list]
+# How a step's forward pass is built: model_loss's signature (the pitfalls lab swaps in broken ones).
+TowerBuilder = Callable[..., Tower]
 
-    g_then_d reproduces the notebook's two `sess.run` calls in one: the D step runs after, and sees the
-    fakes of, the updated generator, from the same noise batch.
+
+def model_opt(
+    spec: ArchSpec,
+    config: Config,
+    inputs: Inputs,
+    total_steps: int,
+    impl: LayerImpl = FLOAT32_IMPL,
+    update_ops: UpdateOpsRule = network_update_ops,
+    tower: TowerBuilder = model_loss,
+) -> tuple[tuple[Tower, ...], Losses, TrainOps]:
+    """The notebook's model_opt: towers and Adam train ops in the spec's order.
+
+    g_then_d reproduces the notebook's two `sess.run` calls in one: the second update's tower is built
+    under a control dependency on the first update, so the D step runs after, and sees the fakes of,
+    the updated generator, from the same noise batch. `update_ops` and `tower` are the two lines the
+    pitfalls lab changes to build the classic mistakes from this very function.
     """
     lr = learning_rate(config, inputs.global_step, total_steps)
     # G's update trains on all of the step's noise; D's on its first batch_size vectors (the same unless
@@ -335,14 +359,14 @@ def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps:
         noise["discriminator"] = inputs.noise[: tf.shape(inputs.noise)[0] // spec.g_noise_batches]
     order = ("discriminator", "generator") if spec.schedule == "d_then_g" else ("generator", "discriminator")
 
-    def update(network: str, tower: Tower) -> None:
-        updates[network] = network_update_ops(tower, network, config)
-        loss = tower.losses.g_loss if network == "generator" else tower.losses.d_loss
+    def update(network: str, forward: Tower) -> None:
+        updates[network] = update_ops(forward, network, config)
+        loss = forward.losses.g_loss if network == "generator" else forward.losses.d_loss
         train[network] = adam_train_op(loss, network, updates[network], lr, config)
 
     updates: dict[str, list] = {}
     train: dict[str, tf.Operation] = {}
-    first = build_tower(spec, config, inputs, "step", FIRST_TOWER_STREAM, reuse=False, noise=noise[order[0]])
+    first = tower(spec, config, inputs, "step", FIRST_TOWER_STREAM, False, noise[order[0]], impl)
     tower_of = {network: first for network in order}
     if spec.schedule == "simultaneous":
         # Both gradients from one forward pass: compute both before either update is applied.
@@ -352,8 +376,8 @@ def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps:
     else:
         update(order[0], first)
         with tf.control_dependencies([train[order[0]]]):
-            second = build_tower(
-                spec, config, inputs, "second_step", SECOND_TOWER_STREAM, reuse=True, noise=noise[order[1]]
+            second = tower(
+                spec, config, inputs, "second_step", SECOND_TOWER_STREAM, True, noise[order[1]], impl
             )
         update(order[1], second)
         tower_of[order[1]] = second
@@ -368,12 +392,15 @@ def build_train_ops(spec: ArchSpec, config: Config, inputs: Inputs, total_steps:
     return towers, losses, ops
 
 
-def build_gan(spec: ArchSpec, config: Config, n_images: int, total_steps: int) -> GANGraph:
-    """The whole training graph, in the current default graph. Finalize the graph after this."""
+def build_gan(
+    spec: ArchSpec, config: Config, n_images: int, total_steps: int, impl: LayerImpl = FLOAT32_IMPL
+) -> GANGraph:
+    """The whole training graph, in the current default graph: model_inputs, model_opt (which builds the
+    towers with model_loss), the sampler, summaries and the saver. Finalize the graph after this."""
     v1.set_random_seed(config.seed)  # the initializers' seeds
     inputs = model_inputs(spec.image_shape, n_images, config, spec.g_noise_batches)
-    towers, losses, train = build_train_ops(spec, config, inputs, total_steps)
-    sampler = build_sampler(spec, config)
+    towers, losses, train = model_opt(spec, config, inputs, total_steps, impl)
+    sampler = build_sampler(spec, config, impl=impl)
     with tf.name_scope("summaries"):
         scalars = v1.summary.merge(
             [
@@ -414,9 +441,9 @@ def forward_flops_per_image(spec: ArchSpec, config: Config) -> dict[str, int]:
         noise = v1.placeholder(tf.float32, [1, config.noise_dim])
         images = v1.placeholder(tf.float32, [1, *spec.image_shape])
         with tf.name_scope("g"):
-            call_network(spec.generator, "generator", False, noise, False, config, None)
+            call_network(spec.generator, "generator", False, noise, False, config, Layers())
         with tf.name_scope("d"):
-            call_network(spec.discriminator, "discriminator", False, images, False, config, None)
+            call_network(spec.discriminator, "discriminator", False, images, False, config, Layers())
     flops = {"generator": 0, "discriminator": 0}
     for op in graph.get_operations():
         network = "generator" if op.name.startswith("g/") else "discriminator"

@@ -12,9 +12,7 @@ Every layer opens its own `variable_scope(name)`, so calling a network a second 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 
 import tensorflow as tf
 
@@ -25,8 +23,11 @@ Training = bool | tf.Tensor  # a Python bool, or a scalar bool tensor decided at
 
 
 @dataclasses.dataclass(frozen=True)
-class Kernels:
-    """Which implementation the layers build (docs/benchmarks.md measures each; benchmarks.levers flips them).
+class LayerImpl:
+    """Which implementation the layers build: a value handed to every layer call, never a global.
+
+    A run resolves it once, with its session settings (common.speed.SpeedSettings.layer_impl, from the
+    run's precision); docs/benchmarks.md measures each choice and benchmarks.levers flips them.
 
     fused_batch_norm (on): batch norm in training mode (a Python True, 4-D input) is one fused kernel
     rather than tf.nn.moments + batch_normalization (equal to float tolerance; ~8% faster steps).
@@ -50,8 +51,8 @@ class Kernels:
     matmul_filter_grad: bool | None = None
     dropout_bits16: bool | None = None
 
-    def for_precision(self, precision: str) -> Kernels:
-        """These kernels with the precision-dependent choices made (precision: float32 or bfloat16)."""
+    def for_precision(self, precision: str) -> LayerImpl:
+        """These choices with the precision-dependent ones made (precision: float32 or bfloat16)."""
         bf16 = precision == "bfloat16"
         return dataclasses.replace(
             self,
@@ -60,18 +61,8 @@ class Kernels:
         )
 
 
-KERNELS = Kernels()
-
-
-@contextlib.contextmanager
-def use_kernels(kernels: Kernels) -> Iterator[None]:
-    """Build graphs with these layer implementations (sets KERNELS), then restore the previous ones."""
-    global KERNELS
-    saved, KERNELS = KERNELS, kernels
-    try:
-        yield
-    finally:
-        KERNELS = saved
+# TensorFlow's own kernels throughout: the float32 choice, and what a layer called without one builds.
+FLOAT32_IMPL = LayerImpl().for_precision("float32")
 
 
 def dense(x: tf.Tensor, units: int, name: str, use_bias: bool = True) -> tf.Tensor:
@@ -94,12 +85,13 @@ def conv2d(
     padding: str,
     name: str,
     use_bias: bool = True,
+    impl: LayerImpl = FLOAT32_IMPL,
 ) -> tf.Tensor:
     """NHWC convolution, `tf.layers.conv2d` style."""
     with v1.variable_scope(name):
         shape = [kernel_size, kernel_size, int(x.shape[-1]), filters]
         kernel = v1.get_variable("kernel", shape, initializer=v1.glorot_uniform_initializer())
-        if KERNELS.matmul_filter_grad:
+        if impl.matmul_filter_grad:
             y = _conv2d_matmul_filter_grad(x, kernel, strides, padding.upper())
         else:
             y = tf.nn.conv2d(x, kernel, strides=[1, strides, strides, 1], padding=padding.upper())
@@ -123,6 +115,7 @@ def conv2d_transpose(
     padding: str,
     name: str,
     use_bias: bool = True,
+    impl: LayerImpl = FLOAT32_IMPL,
 ) -> tf.Tensor:
     """NHWC transposed convolution; the kernel is [k, k, out, in] as `tf.nn.conv2d_transpose` wants."""
     with v1.variable_scope(name):
@@ -135,7 +128,7 @@ def conv2d_transpose(
         out_h = transposed_output_size(height, kernel_size, strides, padding)
         out_w = transposed_output_size(width, kernel_size, strides, padding)
         output_shape = tf.stack([tf.shape(x)[0], out_h, out_w, filters])
-        if KERNELS.matmul_filter_grad:
+        if impl.matmul_filter_grad:
             y = _conv2d_transpose_matmul_filter_grad(x, kernel, output_shape, strides, padding.upper())
         else:
             y = tf.nn.conv2d_transpose(
@@ -230,6 +223,7 @@ def batch_norm(
     name: str,
     momentum: float = 0.99,
     epsilon: float = 1e-3,
+    impl: LayerImpl = FLOAT32_IMPL,
 ) -> tf.Tensor:
     """Batch normalization over every axis but the last, like `tf.layers.batch_normalization`.
 
@@ -252,7 +246,7 @@ def batch_norm(
         if training is False:
             return tf.nn.batch_normalization(x, moving_mean, moving_variance, beta, gamma, epsilon)
 
-        if training is True and len(x.shape) == 4 and KERNELS.fused_batch_norm:
+        if training is True and len(x.shape) == 4 and impl.fused_batch_norm:
             # One fused kernel normalizes with the batch statistics: far cheaper than moments + normalize.
             y, batch_mean, unbiased_variance = v1.nn.fused_batch_norm(
                 x, gamma, beta, epsilon=epsilon, is_training=True
@@ -311,11 +305,11 @@ def _add_moving_average_updates(
     v1.add_to_collection(UPDATE_OPS, variance_update)
 
 
-def lrelu(x: tf.Tensor, alpha: float) -> tf.Tensor:
+def lrelu(x: tf.Tensor, alpha: float, impl: LayerImpl = FLOAT32_IMPL) -> tf.Tensor:
     """Leaky ReLU as the notebook wrote it: max(alpha * x, x) (for 0 <= alpha <= 1)."""
     # Not straight after a BiasAdd: grappler's remapper would fuse Conv2D + BiasAdd + LeakyRelu, find the
     # gradient still reading the BiasAdd, log "remapper failed" and drop all its fusions (TF 2.21).
-    if KERNELS.fused_leaky_relu and 0.0 <= alpha <= 1.0 and x.op.type != "BiasAdd":
+    if impl.fused_leaky_relu and 0.0 <= alpha <= 1.0 and x.op.type != "BiasAdd":
         return tf.nn.leaky_relu(x, alpha)  # one op; equal values and gradients, also at x = 0
     return tf.maximum(alpha * x, x)
 
@@ -336,14 +330,20 @@ class SeedStream:
         return tf.random.experimental.stateless_fold_in(self.base, self.count)
 
 
-def dropout(x: tf.Tensor, keep_prob: float, seeds: SeedStream | None, active: Training = True) -> tf.Tensor:
+def dropout(
+    x: tf.Tensor,
+    keep_prob: float,
+    seeds: SeedStream | None,
+    active: Training = True,
+    impl: LayerImpl = FLOAT32_IMPL,
+) -> tf.Tensor:
     """Dropout whose mask comes from `seeds`; active=False (inference) or keep_prob >= 1 is the identity."""
     if active is False or keep_prob >= 1.0:
         return x
     if seeds is None:
         raise ValueError("active dropout needs a SeedStream")
     rate = 1.0 - keep_prob
-    if KERNELS.dropout_bits16:
+    if impl.dropout_bits16:
         # Two 16-bit draws from each uint32 Philox output; keep where the draw is >= rate * 2^16.
         size = tf.size(x)
         words = tf.random.stateless_uniform(
@@ -354,7 +354,7 @@ def dropout(x: tf.Tensor, keep_prob: float, seeds: SeedStream | None, active: Tr
         keep = tf.reshape(draws, tf.shape(x)) >= threshold
         dropped = tf.where(keep, x * tf.constant(1.0 / keep_prob, x.dtype), tf.zeros_like(x))
         dropped.set_shape(x.shape)
-    elif KERNELS.mask_dropout:
+    elif impl.mask_dropout:
         # stateless_dropout's uniforms and threshold, as a {0, 1/keep_prob} mask: one multiply forward and
         # one backward instead of a scale, a select and their gradients. The same values for finite x.
         uniform = tf.random.stateless_uniform(tf.shape(x), seed=seeds(), dtype=x.dtype)
@@ -366,3 +366,41 @@ def dropout(x: tf.Tensor, keep_prob: float, seeds: SeedStream | None, active: Tr
     if active is True:
         return dropped
     return tf.cond(active, lambda: dropped, lambda: x)
+
+
+class Layers:
+    """The layer functions bound to one LayerImpl and one SeedStream: what a network calls.
+
+    A network reads like the notebook's `tf.layers.conv2d(...)` calls (`layers.conv2d(...)`), while the
+    implementation choice and the dropout seeds arrive as this one explicit argument.
+    """
+
+    def __init__(self, impl: LayerImpl = FLOAT32_IMPL, seeds: SeedStream | None = None) -> None:
+        self.impl = impl
+        self.seeds = seeds
+
+    def dense(self, x: tf.Tensor, units: int, name: str, use_bias: bool = True) -> tf.Tensor:
+        return dense(x, units, name, use_bias)
+
+    def conv2d(
+        self, x: tf.Tensor, filters: int, kernel_size: int, strides: int, padding: str, name: str,
+        use_bias: bool = True,
+    ) -> tf.Tensor:  # fmt: skip
+        return conv2d(x, filters, kernel_size, strides, padding, name, use_bias, self.impl)
+
+    def conv2d_transpose(
+        self, x: tf.Tensor, filters: int, kernel_size: int, strides: int, padding: str, name: str,
+        use_bias: bool = True,
+    ) -> tf.Tensor:  # fmt: skip
+        return conv2d_transpose(x, filters, kernel_size, strides, padding, name, use_bias, self.impl)
+
+    def batch_norm(
+        self, x: tf.Tensor, training: Training, name: str, momentum: float = 0.99, epsilon: float = 1e-3
+    ) -> tf.Tensor:
+        return batch_norm(x, training, name, momentum, epsilon, self.impl)
+
+    def lrelu(self, x: tf.Tensor, alpha: float) -> tf.Tensor:
+        return lrelu(x, alpha, self.impl)
+
+    def dropout(self, x: tf.Tensor, keep_prob: float, active: Training = True) -> tf.Tensor:
+        return dropout(x, keep_prob, self.seeds, active, self.impl)

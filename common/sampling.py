@@ -5,17 +5,39 @@ Used by `python -m dcgan_mnist sample` (and the CIFAR module), and by the evalua
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from common.config import Config
-from common.gan import ArchSpec, build_sampler, sample_noise
+from common.gan import ArchSpec, Sampler, build_sampler, sample_noise
 from common.rundir import RunDir, RunDirError, atomic_path, save_grid
 
 v1 = tf.compat.v1
+
+
+def generate_images(
+    sess: v1.Session, sampler: Sampler, noise: np.ndarray, batch_size: int = 500, progress: bool = False
+) -> np.ndarray:
+    """uint8 images of the inference sampler for `noise`, in batches: the one way every caller samples
+    (a live training session's sampler, or a Generator's)."""
+    chunks = []
+    for start in tqdm(
+        range(0, len(noise), batch_size),
+        desc="generating",
+        unit="batch",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    ):
+        chunks.append(sess.run(sampler.images_uint8, {sampler.noise: noise[start : start + batch_size]}))
+    if not chunks:
+        return np.zeros((0, *sampler.images_uint8.shape[1:]), np.uint8)
+    return np.concatenate(chunks)
 
 
 class Generator:
@@ -40,12 +62,7 @@ class Generator:
 
     def generate(self, n: int, seed: int, batch_size: int = 1000) -> np.ndarray:
         """n uint8 images [n, H, W, C] from the run's noise distribution, seeded."""
-        noise = sample_noise(self.config, n, seed)
-        chunks = [
-            self.session.run(self.sampler.images_uint8, {self.sampler.noise: noise[i : i + batch_size]})
-            for i in range(0, n, batch_size)
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, *self.spec.image_shape), np.uint8)
+        return generate_images(self.session, self.sampler, sample_noise(self.config, n, seed), batch_size)
 
     def close(self) -> None:
         self.session.close()

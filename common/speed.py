@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 from common.config import PRECISIONS, ConfigError
+from common.layers import LayerImpl
+from common.machine import cpu_flags
 
 v1 = tf.compat.v1
 
@@ -26,17 +27,6 @@ v1 = tf.compat.v1
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 # Where `auto` picks bf16: the CPUs it was measured on (AMX). AVX-512-BF16 alone is untested: opt in.
 AUTO_BF16_FLAG = "amx_bf16"
-
-
-def cpu_flags() -> frozenset[str]:
-    """The ISA flags of the first CPU in /proc/cpuinfo (empty where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def bf16_supported(flags: frozenset[str] | None = None) -> bool:
@@ -63,16 +53,14 @@ def resolve_precision(requested: str, on_gpu: bool, flags: frozenset[str] | None
     return requested
 
 
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @dataclasses.dataclass(frozen=True)
 class SpeedSettings:
     intra_op_threads: int = 0  # 0: TensorFlow's choice (one per core)
     inter_op_threads: int = 0
     precision: str = "float32"
     xla: bool = False
+    # The layers' implementation for this precision (common.layers.LayerImpl): resolved with the rest.
+    layer_impl: LayerImpl = LayerImpl().for_precision("float32")
 
     @classmethod
     def default_settings(cls, precision: str = "float32") -> SpeedSettings:
@@ -87,6 +75,7 @@ class SpeedSettings:
             inter_op_threads=_int_from_env("DCGAN_INTER_OP_THREADS", cls.inter_op_threads),
             precision=precision,
             xla=os.environ.get("DCGAN_XLA", "0").strip().lower() in ("1", "true", "on", "yes"),
+            layer_impl=LayerImpl().for_precision(precision),
         )
 
     def apply(self, config: v1.ConfigProto) -> v1.ConfigProto:

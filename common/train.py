@@ -8,6 +8,7 @@ exactly where the last checkpoint left off.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import platform
@@ -21,7 +22,6 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-import common.layers
 from common.config import Config
 from common.gan import (
     ArchSpec,
@@ -32,7 +32,8 @@ from common.gan import (
     sample_noise,
     train_step_flops_per_image,
 )
-from common.layers import use_kernels
+from common.layers import FLOAT32_IMPL, LayerImpl
+from common.machine import cpu_count, cpu_model
 from common.rundir import (
     HISTORY_COLUMNS,
     HistoryWriter,
@@ -73,23 +74,7 @@ def device_description() -> str:
     if gpu_visible():
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
         return f"GPU ({details.get('device_name', 'unknown')})"
-    return f"CPU ({cpu_model()}, {_cpu_count()} cores)"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return f"CPU ({cpu_model()}, {cpu_count()} cores)"
 
 
 def session_config(settings: SpeedSettings | None = None) -> v1.ConfigProto:
@@ -132,15 +117,17 @@ def with_precision(config: Config) -> Config:
     return config.replace(precision=resolve_precision(config.precision, gpu_visible()))
 
 
-def build_training_graph(spec: ArchSpec, config: Config, n_images: int) -> tuple[tf.Graph, GANGraph]:
+def build_training_graph(
+    spec: ArchSpec, config: Config, n_images: int, impl: LayerImpl = FLOAT32_IMPL
+) -> tuple[tf.Graph, GANGraph]:
     """The finalized graph of a run: after this no op can be added (the loop only runs what exists).
 
-    config.precision must be resolved (with_precision): the layers' kernels depend on it.
+    impl: the layers' implementation, resolved with the session settings for the run's precision
+    (SpeedSettings.default_settings(config.precision).layer_impl).
     """
     graph = tf.Graph()
-    kernels = common.layers.KERNELS.for_precision(config.precision)
-    with graph.as_default(), tf.device("/GPU:0" if gpu_visible() else "/CPU:0"), use_kernels(kernels):
-        gan = build_gan(spec, config, n_images, total_steps(config, n_images))
+    with graph.as_default(), tf.device("/GPU:0" if gpu_visible() else "/CPU:0"):
+        gan = build_gan(spec, config, n_images, total_steps(config, n_images), impl)
     graph.finalize()
     return graph, gan
 
@@ -173,6 +160,7 @@ def run_record(
         "total_steps": total_steps(config, len(data.images)),
         "device": device_description(),
         "session": settings.describe(),  # precision, threads, XLA
+        "layer_impl": dataclasses.asdict(settings.layer_impl),
         "versions": {
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
@@ -221,8 +209,8 @@ def train(
     """Train `spec` on `data` into `run`, from scratch or from its latest checkpoint."""
     config = with_precision(config)  # before anything is written: a bad --precision leaves no trace
     n_images = len(data.images)
-    graph, gan = build_training_graph(spec, config, n_images)
     settings = SpeedSettings.default_settings(config.precision)
+    graph, gan = build_training_graph(spec, config, n_images, settings.layer_impl)
     record = run_record(spec, config, data, graph, settings)
     checkpoint = run.latest_checkpoint() if resume else None
     if resume:

@@ -7,9 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from common.cli import DatasetModule, main
+from common.cli import main
 from common.config import Config
 from common.data import CIFAR10_CLASSES, ImageSet, load_cifar10, resolve_cifar_class
+from common.modules import DatasetModule
 from dcgan_cifar.model import ARCHITECTURES, DATASETS
 
 DEFAULT_CLASS = "horse"

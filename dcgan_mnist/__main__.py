@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from common.cli import DatasetModule, main
+from common.cli import main
 from common.config import Config
 from common.data import ImageSet, load_mnist
+from common.modules import DatasetModule
 from dcgan_mnist.model import ARCHITECTURES, DATASETS
 
 

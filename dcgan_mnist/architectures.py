@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from common.config import Config
 from common.gan import ArchSpec
-from common.layers import SeedStream, Training, batch_norm, conv2d, conv2d_transpose, dense, dropout, lrelu
+from common.layers import Layers, Training
 
 IMAGE_SHAPE = (28, 28, 1)  # MNIST and Fashion-MNIST, as in dcgan_mnist.model
 TRAIN_IMAGES = 60000  # both training sets: the defaults below turn the write-ups' epochs into steps
@@ -35,47 +35,45 @@ def _bn(config: Config) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------- the TensorFlow DCGAN tutorial
-def tf_tutorial_generator(
-    noise: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
-) -> tf.Tensor:
+def tf_tutorial_generator(noise: tf.Tensor, training: Training, config: Config, layers: Layers) -> tf.Tensor:
     """noise -> dense 7x7x256 -> 7x7x128 -> 14x14x64 -> 28x28x1, tanh. No biases: BN follows each layer."""
     alpha = config.lrelu_alpha  # the tutorial's LeakyReLU() default, 0.3
 
     # Batch norm on the flat 12544 features, before the reshape, as the tutorial's Sequential does.
-    layer1 = dense(noise, 7 * 7 * 256, "dense", use_bias=False)
-    layer1 = lrelu(batch_norm(layer1, training, "batch_norm1", **_bn(config)), alpha)
+    layer1 = layers.dense(noise, 7 * 7 * 256, "dense", use_bias=False)
+    layer1 = layers.lrelu(layers.batch_norm(layer1, training, "batch_norm1", **_bn(config)), alpha)
     layer1 = tf.reshape(layer1, [-1, 7, 7, 256])
 
-    layer2 = conv2d_transpose(
+    layer2 = layers.conv2d_transpose(
         layer1, 128, 5, strides=1, padding="same", name="conv_transpose2", use_bias=False
     )
-    layer2 = lrelu(batch_norm(layer2, training, "batch_norm2", **_bn(config)), alpha)
+    layer2 = layers.lrelu(layers.batch_norm(layer2, training, "batch_norm2", **_bn(config)), alpha)
 
-    layer3 = conv2d_transpose(
+    layer3 = layers.conv2d_transpose(
         layer2, 64, 5, strides=2, padding="same", name="conv_transpose3", use_bias=False
     )
-    layer3 = lrelu(batch_norm(layer3, training, "batch_norm3", **_bn(config)), alpha)
+    layer3 = layers.lrelu(layers.batch_norm(layer3, training, "batch_norm3", **_bn(config)), alpha)
 
-    logits = conv2d_transpose(
+    logits = layers.conv2d_transpose(
         layer3, IMAGE_SHAPE[-1], 5, strides=2, padding="same", name="conv_transpose4", use_bias=False
     )
     return tf.tanh(logits)
 
 
 def tf_tutorial_discriminator(
-    images: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
+    images: tf.Tensor, training: Training, config: Config, layers: Layers
 ) -> tf.Tensor:
     """images -> 14x14x64 -> 7x7x128 -> logit; leaky ReLU and dropout after each convolution, no BN."""
     alpha, keep_prob = config.lrelu_alpha, config.keep_prob  # 0.3 and 1 - Dropout(0.3)
 
-    layer1 = conv2d(images, 64, 5, strides=2, padding="same", name="conv1")
-    layer1 = dropout(lrelu(layer1, alpha), keep_prob, seeds, training)
+    layer1 = layers.conv2d(images, 64, 5, strides=2, padding="same", name="conv1")
+    layer1 = layers.dropout(layers.lrelu(layer1, alpha), keep_prob, training)
 
-    layer2 = conv2d(layer1, 128, 5, strides=2, padding="same", name="conv2")
-    layer2 = dropout(lrelu(layer2, alpha), keep_prob, seeds, training)
+    layer2 = layers.conv2d(layer1, 128, 5, strides=2, padding="same", name="conv2")
+    layer2 = layers.dropout(layers.lrelu(layer2, alpha), keep_prob, training)
 
     flatten = tf.reshape(layer2, [-1, 7 * 7 * 128])
-    return dense(flatten, 1, "logits")
+    return layers.dense(flatten, 1, "logits")
 
 
 TF_TUTORIAL_BATCH = 256
@@ -107,29 +105,27 @@ TF_TUTORIAL = ArchSpec(
 
 
 # ----------------------------------------------------------------------- the Keras fully-connected GAN
-def keras_mlp_generator(
-    noise: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
-) -> tf.Tensor:
+def keras_mlp_generator(noise: tf.Tensor, training: Training, config: Config, layers: Layers) -> tf.Tensor:
     """noise -> 256 -> 512 -> 1024 -> 784, tanh, as an image. No BN, no dropout."""
     alpha = 0.2  # the write-up's generator slope; its discriminator uses another (0.3), so fixed here
-    layer1 = lrelu(dense(noise, 256, "dense1"), alpha)
-    layer2 = lrelu(dense(layer1, 512, "dense2"), alpha)
-    layer3 = lrelu(dense(layer2, 1024, "dense3"), alpha)
-    pixels = dense(layer3, IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2], "dense4")
+    layer1 = layers.lrelu(layers.dense(noise, 256, "dense1"), alpha)
+    layer2 = layers.lrelu(layers.dense(layer1, 512, "dense2"), alpha)
+    layer3 = layers.lrelu(layers.dense(layer2, 1024, "dense3"), alpha)
+    pixels = layers.dense(layer3, IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2], "dense4")
     return tf.reshape(tf.tanh(pixels), [-1, *IMAGE_SHAPE])
 
 
 def keras_mlp_discriminator(
-    images: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
+    images: tf.Tensor, training: Training, config: Config, layers: Layers
 ) -> tf.Tensor:
     """images as 784-vectors -> 1024 -> 512 -> 256 -> logit; leaky ReLU and dropout after each."""
     alpha = 0.3  # the write-up's discriminator slope (0.2 in its generator): fixed, not --lrelu-alpha
     keep_prob = config.keep_prob  # 1 - Dropout(0.2)
     flatten = tf.reshape(images, [-1, IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2]])
-    layer1 = dropout(lrelu(dense(flatten, 1024, "dense1"), alpha), keep_prob, seeds, training)
-    layer2 = dropout(lrelu(dense(layer1, 512, "dense2"), alpha), keep_prob, seeds, training)
-    layer3 = dropout(lrelu(dense(layer2, 256, "dense3"), alpha), keep_prob, seeds, training)
-    return dense(layer3, 1, "logits")
+    layer1 = layers.dropout(layers.lrelu(layers.dense(flatten, 1024, "dense1"), alpha), keep_prob, training)
+    layer2 = layers.dropout(layers.lrelu(layers.dense(layer1, 512, "dense2"), alpha), keep_prob, training)
+    layer3 = layers.dropout(layers.lrelu(layers.dense(layer2, 256, "dense3"), alpha), keep_prob, training)
+    return layers.dense(layer3, 1, "logits")
 
 
 # The write-up's "batch 128" is the G step's noise batch; D's step is 64 real + 64 fake, concatenated.
@@ -165,32 +161,38 @@ KERAS_MLP = ArchSpec(
 
 # ------------------------------------------------------------------ the pyimagesearch Fashion-MNIST DCGAN
 def pyimagesearch_generator(
-    noise: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
+    noise: tf.Tensor, training: Training, config: Config, layers: Layers
 ) -> tf.Tensor:
     """noise -> 512 -> 7x7x64 -> 14x14x32 -> 28x28x1, tanh; ReLU *then* BN, as the write-up orders them."""
-    layer1 = batch_norm(tf.nn.relu(dense(noise, 512, "dense1")), training, "batch_norm1", **_bn(config))
+    layer1 = layers.batch_norm(
+        tf.nn.relu(layers.dense(noise, 512, "dense1")), training, "batch_norm1", **_bn(config)
+    )
 
-    layer2 = dense(layer1, 7 * 7 * 64, "dense2")
-    layer2 = batch_norm(tf.nn.relu(layer2), training, "batch_norm2", **_bn(config))  # before the reshape
+    layer2 = layers.dense(layer1, 7 * 7 * 64, "dense2")
+    layer2 = layers.batch_norm(
+        tf.nn.relu(layer2), training, "batch_norm2", **_bn(config)
+    )  # before the reshape
     layer2 = tf.reshape(layer2, [-1, 7, 7, 64])
 
-    layer3 = conv2d_transpose(layer2, 32, 5, strides=2, padding="same", name="conv_transpose3")
-    layer3 = batch_norm(tf.nn.relu(layer3), training, "batch_norm3", **_bn(config))
+    layer3 = layers.conv2d_transpose(layer2, 32, 5, strides=2, padding="same", name="conv_transpose3")
+    layer3 = layers.batch_norm(tf.nn.relu(layer3), training, "batch_norm3", **_bn(config))
 
-    logits = conv2d_transpose(layer3, IMAGE_SHAPE[-1], 5, strides=2, padding="same", name="conv_transpose4")
+    logits = layers.conv2d_transpose(
+        layer3, IMAGE_SHAPE[-1], 5, strides=2, padding="same", name="conv_transpose4"
+    )
     return tf.tanh(logits)
 
 
 def pyimagesearch_discriminator(
-    images: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
+    images: tf.Tensor, training: Training, config: Config, layers: Layers
 ) -> tf.Tensor:
     """images -> 14x14x32 -> 7x7x64 -> 512 -> logit, leaky ReLU 0.2 throughout; no BN, no dropout."""
     alpha = config.lrelu_alpha
-    layer1 = lrelu(conv2d(images, 32, 5, strides=2, padding="same", name="conv1"), alpha)
-    layer2 = lrelu(conv2d(layer1, 64, 5, strides=2, padding="same", name="conv2"), alpha)
+    layer1 = layers.lrelu(layers.conv2d(images, 32, 5, strides=2, padding="same", name="conv1"), alpha)
+    layer2 = layers.lrelu(layers.conv2d(layer1, 64, 5, strides=2, padding="same", name="conv2"), alpha)
     flatten = tf.reshape(layer2, [-1, 7 * 7 * 64])
-    layer3 = lrelu(dense(flatten, 512, "dense3"), alpha)
-    return dense(layer3, 1, "logits")
+    layer3 = layers.lrelu(layers.dense(flatten, 512, "dense3"), alpha)
+    return layers.dense(layer3, 1, "logits")
 
 
 PYIMAGESEARCH_BATCH = 128
@@ -222,42 +224,46 @@ PYIMAGESEARCH = ArchSpec(
 
 
 # --------------------------------------------------------------------------- the short TF2 example
-def tf2_minimal_generator(
-    noise: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
-) -> tf.Tensor:
+def tf2_minimal_generator(noise: tf.Tensor, training: Training, config: Config, layers: Layers) -> tf.Tensor:
     """noise -> dense 3x3x512 -> 7x7x256 -> 14x14x128 -> 28x28x64, tanh -> a per-pixel dense to 1 channel.
 
     The last layer is linear, as the write-up has it: the output is not squashed into [-1, 1] (the
     sampler's uint8 conversion clips it).
     """
-    layer1 = tf.reshape(dense(noise, 3 * 3 * 512, "dense1"), [-1, 3, 3, 512])  # linear
+    layer1 = tf.reshape(layers.dense(noise, 3 * 3 * 512, "dense1"), [-1, 3, 3, 512])  # linear
 
-    layer2 = conv2d_transpose(layer1, 256, 3, strides=2, padding="valid", name="conv_transpose2")  # 7x7
-    layer2 = batch_norm(tf.nn.relu(layer2), training, "batch_norm2", **_bn(config))
+    layer2 = layers.conv2d_transpose(
+        layer1, 256, 3, strides=2, padding="valid", name="conv_transpose2"
+    )  # 7x7
+    layer2 = layers.batch_norm(tf.nn.relu(layer2), training, "batch_norm2", **_bn(config))
 
-    layer3 = conv2d_transpose(layer2, 128, 2, strides=2, padding="valid", name="conv_transpose3")  # 14x14
-    layer3 = batch_norm(tf.nn.relu(layer3), training, "batch_norm3", **_bn(config))
+    layer3 = layers.conv2d_transpose(
+        layer2, 128, 2, strides=2, padding="valid", name="conv_transpose3"
+    )  # 14x14
+    layer3 = layers.batch_norm(tf.nn.relu(layer3), training, "batch_norm3", **_bn(config))
 
-    layer4 = conv2d_transpose(layer3, 64, 2, strides=2, padding="valid", name="conv_transpose4")  # 28x28
+    layer4 = layers.conv2d_transpose(
+        layer3, 64, 2, strides=2, padding="valid", name="conv_transpose4"
+    )  # 28x28
     layer4 = tf.tanh(layer4)
 
     # A Dense(1) on a [N, 28, 28, 64] tensor acts on the last axis: a 1x1 convolution.
-    return conv2d(layer4, IMAGE_SHAPE[-1], 1, strides=1, padding="valid", name="pixel_dense5")
+    return layers.conv2d(layer4, IMAGE_SHAPE[-1], 1, strides=1, padding="valid", name="pixel_dense5")
 
 
 def tf2_minimal_discriminator(
-    images: tf.Tensor, training: Training, config: Config, seeds: SeedStream | None
+    images: tf.Tensor, training: Training, config: Config, layers: Layers
 ) -> tf.Tensor:
     """images -> 13x13x64 -> 4x4x128 -> 1x1x256 -> logit; ReLU then BN. Keras's default "valid" padding."""
-    layer1 = conv2d(images, 64, 4, strides=2, padding="valid", name="conv1")
-    layer1 = batch_norm(tf.nn.relu(layer1), training, "batch_norm1", **_bn(config))
+    layer1 = layers.conv2d(images, 64, 4, strides=2, padding="valid", name="conv1")
+    layer1 = layers.batch_norm(tf.nn.relu(layer1), training, "batch_norm1", **_bn(config))
 
-    layer2 = conv2d(layer1, 128, 4, strides=3, padding="valid", name="conv2")
-    layer2 = batch_norm(tf.nn.relu(layer2), training, "batch_norm2", **_bn(config))
+    layer2 = layers.conv2d(layer1, 128, 4, strides=3, padding="valid", name="conv2")
+    layer2 = layers.batch_norm(tf.nn.relu(layer2), training, "batch_norm2", **_bn(config))
 
-    layer3 = tf.nn.relu(conv2d(layer2, 256, 4, strides=3, padding="valid", name="conv3"))
+    layer3 = tf.nn.relu(layers.conv2d(layer2, 256, 4, strides=3, padding="valid", name="conv3"))
     flatten = tf.reshape(layer3, [-1, 256])
-    return dense(flatten, 1, "logits")
+    return layers.dense(flatten, 1, "logits")
 
 
 TF2_MINIMAL = ArchSpec(

@@ -9,6 +9,7 @@ import tensorflow as tf
 from common.cli import build_parser, resolve_train_config
 from common.config import Config
 from common.gan import call_network, gan_losses, learning_rate, parameter_counts
+from common.layers import Layers
 from common.rundir import RunDir
 from common.train import build_training_graph
 from dcgan_mnist.__main__ import MODULE, cli
@@ -170,8 +171,8 @@ def test_layer_shapes_and_parameter_counts(name):
     with graph.as_default():
         noise = v1.placeholder(tf.float32, [2, config.noise_dim])
         images = v1.placeholder(tf.float32, [2, 28, 28, 1])
-        fake = call_network(spec.generator, "generator", False, noise, True, config, None)
-        logits = call_network(spec.discriminator, "discriminator", False, images, False, config, None)
+        fake = call_network(spec.generator, "generator", False, noise, True, config, Layers())
+        logits = call_network(spec.discriminator, "discriminator", False, images, False, config, Layers())
         assert fake.shape.as_list() == [2, 28, 28, 1]
         assert logits.shape.as_list() == [2, 1]
         layers = [

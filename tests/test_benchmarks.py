@@ -9,24 +9,25 @@ from benchmarks import levers, speed
 from benchmarks.alternatives import ProjectStep
 from benchmarks.machine import bf16_flops_per_cycle, float32_flops_per_cycle, this_machine
 from common.config import PRECISIONS, Config, ConfigError
-from common.layers import Kernels, SeedStream, batch_norm, dropout, lrelu, use_kernels
+from common.layers import LayerImpl, SeedStream, batch_norm, dropout, lrelu
 from common.speed import SpeedSettings, bf16_supported, resolve_precision
 from common.train import session_config
 from dcgan_mnist.model import NOTEBOOK
 
 v1 = tf.compat.v1
-OLD_KERNELS = Kernels(fused_batch_norm=False, mask_dropout=False, fused_leaky_relu=False)
+OLD_KERNELS = LayerImpl(fused_batch_norm=False, mask_dropout=False, fused_leaky_relu=False)
 
 
-def _layer_outputs(kernels: Kernels, data: np.ndarray) -> list[np.ndarray]:
-    """Each layer's output and its input gradient, built with `kernels`, on the same data and seeds."""
+def _layer_outputs(impl: LayerImpl, data: np.ndarray) -> list[np.ndarray]:
+    """Each layer's output and its input gradient, built with `impl`, on the same data and seeds."""
+    impl = impl.for_precision("float32")
     graph = tf.Graph()
-    with graph.as_default(), use_kernels(kernels):
+    with graph.as_default():
         x = tf.constant(data)
         seeds = SeedStream(tf.constant([7, 11], tf.int64))
-        outputs = [dropout(x, 0.8, seeds), lrelu(x, 0.01)]
+        outputs = [dropout(x, 0.8, seeds, impl=impl), lrelu(x, 0.01, impl)]
         with tf.name_scope("bn"):
-            outputs.append(batch_norm(x * 3.0 + 1.0, True, "bn", momentum=0.9))
+            outputs.append(batch_norm(x * 3.0 + 1.0, True, "bn", momentum=0.9, impl=impl))
         updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
         weights = tf.constant(np.linspace(-1, 1, data.size, dtype=np.float32).reshape(data.shape))
         gradients = [tf.gradients(tf.reduce_sum(out * weights), x)[0] for out in outputs]
@@ -42,7 +43,7 @@ def _layer_outputs(kernels: Kernels, data: np.ndarray) -> list[np.ndarray]:
 def test_layer_kernels_give_the_same_values_and_gradients():
     data = np.random.default_rng(0).normal(size=(8, 5, 5, 6)).astype(np.float32)
     data[:, 0] = 0.0  # leaky ReLU's kink: both forms give the gradient alpha there
-    new, old = _layer_outputs(Kernels(mask_dropout=True), data), _layer_outputs(OLD_KERNELS, data)
+    new, old = _layer_outputs(LayerImpl(mask_dropout=True), data), _layer_outputs(OLD_KERNELS, data)
     names = ["dropout", "lrelu", "batch norm"]
     names += [f"d {n}" for n in names] + ["moving mean", "moving variance"]
     for name, a, b in zip(names, new, old, strict=True):
@@ -53,10 +54,9 @@ def test_layer_kernels_give_the_same_values_and_gradients():
     assert (new[0] == 0).mean() > 0.1  # dropout dropped something
 
 
-def _losses(kernels: Kernels, settings: SpeedSettings, images: np.ndarray, steps: int) -> np.ndarray:
+def _losses(impl: LayerImpl, settings: SpeedSettings, images: np.ndarray, steps: int) -> np.ndarray:
     config = Config(batch_size=16, seed=5, precision="float32")  # bit-for-bit claims are float32's
-    with use_kernels(kernels):
-        step = ProjectStep(NOTEBOOK, config, images, settings)
+    step = ProjectStep(NOTEBOOK, config, images, settings, impl)
     try:
         return np.array([list(step.step()["losses"]) for _ in range(steps)])
     finally:
@@ -66,10 +66,10 @@ def _losses(kernels: Kernels, settings: SpeedSettings, images: np.ndarray, steps
 def test_default_kernels_and_session_keep_the_training_losses():
     """Fused leaky ReLU and mask dropout are bit for bit; so is the default session's thread setup."""
     images = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
-    default = _losses(Kernels(), SpeedSettings(), images, steps=3)
-    np.testing.assert_array_equal(default, _losses(Kernels(mask_dropout=True), SpeedSettings(), images, 3))
+    default = _losses(LayerImpl(), SpeedSettings(), images, steps=3)
+    np.testing.assert_array_equal(default, _losses(LayerImpl(mask_dropout=True), SpeedSettings(), images, 3))
     tensorflow_session = SpeedSettings(intra_op_threads=0, inter_op_threads=0)
-    fused_bn_only = Kernels(fused_batch_norm=True, mask_dropout=False, fused_leaky_relu=False)
+    fused_bn_only = LayerImpl(fused_batch_norm=True, mask_dropout=False, fused_leaky_relu=False)
     np.testing.assert_array_equal(default, _losses(fused_bn_only, tensorflow_session, images, steps=3))
     # Fused batch norm rounds differently (~1e-7 relative per op, see the layer test). The first step's
     # losses agree to that; later ones drift apart as Adam's early steps amplify last-bit differences.
@@ -133,17 +133,18 @@ def test_bf16_step_is_a_rounding_of_the_float32_step():
     """
     images = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
 
-    def losses(precision: str, kernels: Kernels, steps: int) -> np.ndarray:
-        with use_kernels(kernels):
-            step = ProjectStep(NOTEBOOK, Config(batch_size=16, seed=5, precision=precision), images)
+    def losses(precision: str, impl: LayerImpl, steps: int) -> np.ndarray:
+        step = ProjectStep(
+            NOTEBOOK, Config(batch_size=16, seed=5, precision=precision), images, layer_impl=impl
+        )
         try:
             return np.array([list(step.step()["losses"]) for _ in range(steps)])
         finally:
             step.close()
 
-    float32 = losses("float32", Kernels(dropout_bits16=True), steps=1)
-    bf16 = losses("bfloat16", Kernels(), steps=3)
-    bf16_native_filter_grads = losses("bfloat16", Kernels(matmul_filter_grad=False), steps=3)
+    float32 = losses("float32", LayerImpl(dropout_bits16=True), steps=1)
+    bf16 = losses("bfloat16", LayerImpl(), steps=3)
+    bf16_native_filter_grads = losses("bfloat16", LayerImpl(matmul_filter_grad=False), steps=3)
     (d_loss, g_loss, d_real, d_fake), expected = bf16[0], float32[0]
     assert g_loss == pytest.approx(expected[1], rel=0.005)
     np.testing.assert_allclose([d_loss, d_real, d_fake], expected[[0, 2, 3]], rtol=0.1)

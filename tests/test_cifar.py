@@ -11,11 +11,10 @@ from common.cli import build_parser, resolve_train_config
 from common.config import Config
 from common.data import CIFAR10_CLASSES, DataError, load_cifar10
 from common.gan import call_network, parameter_counts
-from common.layers import SeedStream
+from common.layers import Layers, SeedStream
 from common.rundir import RunDir
 from dcgan_cifar import model
 from dcgan_cifar.__main__ import MODULE, cli, flags_to_config, load_training_images
-from dcgan_mnist.model import discriminator as mnist_discriminator
 from tests.conftest import SHARED_DATA, notebook_parameters
 
 v1 = tf.compat.v1
@@ -35,15 +34,14 @@ def error_line(capsys) -> str:
 
 # ------------------------------------------------------------------------------------------- the model
 def test_networks_shapes_and_parameters():
-    assert model.NOTEBOOK.discriminator is mnist_discriminator  # reused, not copied
     assert model.NOTEBOOK.image_shape == (32, 32, 3) and model.DATASETS == ("cifar10",)
     config = Config(dataset="cifar10")
     graph = tf.Graph()
     with graph.as_default():
         noise = v1.placeholder(tf.float32, [None, config.noise_dim])
-        seeds = SeedStream(tf.constant([0, 1], tf.int64))
-        images = call_network(model.generator, "generator", False, noise, True, config, seeds)
-        logits = call_network(model.discriminator, "discriminator", False, images, True, config, seeds)
+        layers = Layers(seeds=SeedStream(tf.constant([0, 1], tf.int64)))
+        images = call_network(model.generator, "generator", False, noise, True, config, layers)
+        logits = call_network(model.discriminator, "discriminator", False, images, True, config, layers)
         assert images.shape.as_list() == [None, 32, 32, 3]
         assert logits.shape.as_list() == [None, 1]
         assert parameter_counts() == notebook_parameters(3)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from common.layers import (
     UPDATE_OPS,
-    Kernels,
+    LayerImpl,
     SeedStream,
     batch_norm,
     conv2d,
@@ -16,7 +16,6 @@ from common.layers import (
     image_patches,
     lrelu,
     transposed_output_size,
-    use_kernels,
 )
 
 v1 = tf.compat.v1
@@ -140,10 +139,11 @@ def test_batch_norm_with_a_training_tensor():
 @pytest.mark.parametrize("keep_prob", [0.8, 0.3])
 def test_dropout_is_seeded_and_inactive_at_inference(bits16, keep_prob):
     graph = tf.Graph()
-    with graph.as_default(), use_kernels(Kernels(dropout_bits16=bits16)):
+    impl = LayerImpl(dropout_bits16=bits16)
+    with graph.as_default():
         x = tf.ones([1000, 101])  # an odd number of elements: the 16-bit draws come in pairs
         seed = v1.placeholder(tf.int64, [2])
-        a = dropout(x, keep_prob, SeedStream(seed))
+        a = dropout(x, keep_prob, SeedStream(seed), impl=impl)
         gradient = tf.gradients(tf.reduce_sum(a * 3.0), x)[0]
         off = dropout(x, keep_prob, None, active=False)
         assert a.shape.as_list() == [1000, 101]
@@ -219,24 +219,24 @@ def test_image_patches_are_extract_patches(shape, kernel, strides, padding):
     np.testing.assert_array_equal(run(graph, patches, init=False), expected.numpy())
 
 
-def _conv_stack(kernels: Kernels) -> list[np.ndarray]:
+def _conv_stack(impl: LayerImpl) -> list[np.ndarray]:
     """The generators' and discriminator's kinds of convolution: values, input and kernel gradients."""
     graph = tf.Graph()
-    with graph.as_default(), use_kernels(kernels):
+    with graph.as_default():
         v1.set_random_seed(3)
         x = tf.constant(np.random.default_rng(0).standard_normal((4, 4, 4, 16)).astype(np.float32))
-        h = conv2d_transpose(x, 12, 4, 1, "valid", "conv_transpose2")  # 7 x 7: MNIST's
-        h = conv2d_transpose(h, 8, 3, 2, "same", "conv_transpose3")  # 14 x 14
-        h = conv2d(h, 8, 3, 2, "same", "conv2")  # 7 x 7
-        h = conv2d(h, 16, 3, 2, "same", "conv3")  # 4 x 4
-        h = conv2d_transpose(h, 6, 4, 2, "same", "cifar_conv_transpose2")  # 8 x 8: CIFAR's
+        h = conv2d_transpose(x, 12, 4, 1, "valid", "conv_transpose2", impl=impl)  # 7 x 7: MNIST's
+        h = conv2d_transpose(h, 8, 3, 2, "same", "conv_transpose3", impl=impl)  # 14 x 14
+        h = conv2d(h, 8, 3, 2, "same", "conv2", impl=impl)  # 7 x 7
+        h = conv2d(h, 16, 3, 2, "same", "conv3", impl=impl)  # 4 x 4
+        h = conv2d_transpose(h, 6, 4, 2, "same", "cifar_conv_transpose2", impl=impl)  # 8 x 8: CIFAR's
         loss = tf.reduce_sum(tf.sin(h))
         return run(graph, [h, *tf.gradients(loss, [x, *v1.trainable_variables()])])
 
 
 def test_matmul_filter_gradients_equal_conv2d_backprop_filter():
-    native = _conv_stack(Kernels(matmul_filter_grad=False))
-    matmul = _conv_stack(Kernels(matmul_filter_grad=True))
+    native = _conv_stack(LayerImpl(matmul_filter_grad=False))
+    matmul = _conv_stack(LayerImpl(matmul_filter_grad=True))
     assert len(native) == 12  # output, input gradient, 5 kernels and 5 biases
     for a, b in zip(native, matmul, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
@@ -244,15 +244,17 @@ def test_matmul_filter_gradients_equal_conv2d_backprop_filter():
 
 
 def test_matmul_filter_gradients_follow_the_precision():
-    assert Kernels().for_precision("bfloat16").matmul_filter_grad is True
-    assert Kernels().for_precision("float32").matmul_filter_grad is False
-    assert Kernels(matmul_filter_grad=False).for_precision("bfloat16").matmul_filter_grad is False
-    assert Kernels().for_precision("bfloat16").dropout_bits16 is True
-    assert Kernels().for_precision("float32").dropout_bits16 is False
+    assert LayerImpl().for_precision("bfloat16").matmul_filter_grad is True
+    assert LayerImpl().for_precision("float32").matmul_filter_grad is False
+    assert LayerImpl(matmul_filter_grad=False).for_precision("bfloat16").matmul_filter_grad is False
+    assert LayerImpl().for_precision("bfloat16").dropout_bits16 is True
+    assert LayerImpl().for_precision("float32").dropout_bits16 is False
     graph = tf.Graph()
-    with graph.as_default(), use_kernels(Kernels(matmul_filter_grad=True)):
+    impl = LayerImpl(matmul_filter_grad=True)
+    with graph.as_default():
         x = tf.zeros([2, 8, 8, 3])
-        y = conv2d_transpose(conv2d(x, 4, 3, 2, "same", "conv"), 3, 3, 2, "same", "conv_transpose")
+        y = conv2d(x, 4, 3, 2, "same", "conv", impl=impl)
+        y = conv2d_transpose(y, 3, 3, 2, "same", "conv_transpose", impl=impl)
         tf.gradients(tf.reduce_sum(y), [x, *v1.trainable_variables()])
     types = {op.type for op in graph.get_operations()}
     assert "MatMul" in types and "Conv2D" in types and "Conv2DBackpropInput" in types

@@ -14,20 +14,23 @@ import os
 import pickle
 import tarfile
 import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from common.data.download import RemoteFile, download_file, mirror_url
-from common.data.errors import DataError
+from common.data.errors import DataError, one_line
 from common.data.locate import (
+    Candidate,
     ImageSet,
+    SearchRoot,
     check_split,
-    describe_searched,
+    find_or_download,
     is_dir,
     is_file,
     keras_cache_dir,
-    search_roots,
 )
 
 CIFAR10_CLASSES = (
@@ -99,10 +102,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise _ForbiddenGlobal(f"refused global {module}.{name}") from None
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join((str(err) or type(err).__name__).split())
-
-
 def _parse_batch(payload: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """One pickled batch as (uint8 (N, 32, 32, 3) images, int64 (N,) labels)."""
     try:
@@ -114,7 +113,7 @@ def _parse_batch(payload: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         ) from err
     except Exception as err:  # a broken pickle can fail in many ways; all mean "not a batch"
         raise DataError(
-            f"{where}: not a readable CIFAR-10 python batch ({type(err).__name__}: {_one_line(err)}); "
+            f"{where}: not a readable CIFAR-10 python batch ({type(err).__name__}: {one_line(err)}); "
             "delete it and fetch it again"
         ) from err
     if not isinstance(batch, dict):
@@ -130,7 +129,7 @@ def _parse_batch(payload: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         labels = np.asarray(fields["labels"])
     except (ValueError, TypeError) as err:
-        raise DataError(f"{where}: 'labels' is not a list of integers ({_one_line(err)})") from err
+        raise DataError(f"{where}: 'labels' is not a list of integers ({one_line(err)})") from err
     if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
         raise DataError(f"{where}: 'labels' is {labels.dtype} {labels.shape}, expected a list of integers")
     if len(labels) != len(data):
@@ -146,7 +145,7 @@ def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or _one_line(err)}") from err
+        raise DataError(f"cannot read {path}: {err.strerror or one_line(err)}") from err
 
 
 def _read_archive(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
@@ -172,7 +171,7 @@ def _read_archive(path: Path, names: tuple[str, ...]) -> dict[str, bytes]:
         raise
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise DataError(
-            f"{path}: corrupt or truncated archive ({_one_line(err)}); delete it and fetch it again"
+            f"{path}: corrupt or truncated archive ({one_line(err)}); delete it and fetch it again"
         ) from err
     missing = [name for name in names if name not in found]
     if missing:
@@ -237,6 +236,28 @@ def _how_to_provide() -> str:
     )
 
 
+def _candidates(split: str, label: int | None, root: SearchRoot) -> list[Candidate]:
+    try:
+        children = sorted(p for p in root.path.iterdir() if p.name.startswith("cifar") and is_dir(p))
+    except OSError:  # absent or unreadable: nothing to look into
+        children = []
+    return [
+        Candidate(directory, partial(_find_in, directory, split, label))
+        for directory in [root.path, *children]
+    ]
+
+
+def _download(split: str, label: int | None) -> Callable[[], ImageSet]:
+    dest = keras_cache_dir() / CIFAR10_ARCHIVE.name
+    download_file(
+        mirror_url(CIFAR10_BASE_URL, CIFAR10_ARCHIVE.name),
+        dest,
+        CIFAR10_ARCHIVE.sha256,
+        CIFAR10_ARCHIVE.md5,
+    )
+    return partial(_from_archive, dest, split, label)
+
+
 def load_cifar10(
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
@@ -251,31 +272,11 @@ def load_cifar10(
     """
     check_split(split)
     label = None if label is None else resolve_cifar_class(label)
-    searched: list[Path] = []
-    notes: list[str] = []
-    for root in search_roots(data_dir):
-        try:
-            children = sorted(p for p in root.path.iterdir() if p.name.startswith("cifar") and is_dir(p))
-        except OSError:  # absent or unreadable: nothing to look into
-            children = []
-        for directory in [root.path, *children]:
-            searched.append(directory)
-            found = _find_in(directory, split, label, notes)
-            if found is not None:
-                return found
-    where = describe_searched(searched, notes)
-    if not download:
-        raise DataError(
-            f"CIFAR-10 {split} files not found ({where}); {_how_to_provide()}, or allow downloading"
-        )
-    dest = keras_cache_dir() / CIFAR10_ARCHIVE.name
-    try:
-        download_file(
-            mirror_url(CIFAR10_BASE_URL, CIFAR10_ARCHIVE.name),
-            dest,
-            CIFAR10_ARCHIVE.sha256,
-            CIFAR10_ARCHIVE.md5,
-        )
-    except DataError as err:
-        raise DataError(f"{err} ({where}); {_how_to_provide()}") from err
-    return _from_archive(dest, split, label)
+    return find_or_download(
+        f"CIFAR-10 {split}",
+        data_dir,
+        candidates=partial(_candidates, split, label),
+        how_to_provide=_how_to_provide,
+        download=partial(_download, split, label),
+        download_allowed=download,
+    )

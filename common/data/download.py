@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.data.errors import DataError
+from common.data.errors import DataError, one_line
 
 MIRROR_ENV = "DCGAN_MIRROR"
 _CHUNK = 1 << 20
@@ -43,10 +43,12 @@ def mirror_url(default_base: str, name: str) -> str:
     return base.rstrip("/") + "/" + urllib.parse.quote(name)
 
 
-def _one_line(err: BaseException) -> str:
+def _reason(err: BaseException) -> str:
+    """``err`` on one line; for a URLError, the error it wraps (an HTTPError's own text has the status)."""
     reason = getattr(err, "reason", None)  # URLError wraps the socket error in .reason
-    text = str(reason if reason is not None and not isinstance(err, urllib.error.HTTPError) else err)
-    return " ".join((text or type(err).__name__).split())
+    return one_line(
+        err, str(reason if reason is not None and not isinstance(err, urllib.error.HTTPError) else err)
+    )
 
 
 def download_file(
@@ -70,7 +72,7 @@ def download_file(
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as err:
-        raise DataError(f"cannot write to {dest.parent} to download {dest.name}: {_one_line(err)}") from err
+        raise DataError(f"cannot write to {dest.parent} to download {dest.name}: {_reason(err)}") from err
     tmp = Path(tmp_name)
     try:
         digest256 = hashlib.sha256()
@@ -100,7 +102,7 @@ def download_file(
                         )
             # ValueError: malformed URL; HTTPException: IncompleteRead; OSError: URLError, timeouts, disk.
             except (OSError, ValueError, http.client.HTTPException) as err:
-                raise DataError(f"could not download {url}: {_one_line(err)}") from err
+                raise DataError(f"could not download {url}: {_reason(err)}") from err
             out.flush()
             os.fsync(out.fileno())
         for algo, want, got in (("sha256", sha256, digest256), ("md5", md5, digest_md5)):

@@ -1,14 +1,17 @@
-"""The loaded-data record (ImageSet) and where data sets are looked for.
+"""The loaded-data record (ImageSet), where data sets are looked for, and the search-or-download flow.
 
 Search roots, in order: the caller's ``data_dir``, ``$DCGAN_DATA_DIR``, then the Keras cache
 (``$KERAS_HOME/datasets`` when KERAS_HOME is set, else ``~/.keras/datasets``), which is also where
-downloads go so that Keras and this project share one copy.
+downloads go so that Keras and this project share one copy. Each loader says which folders under a root
+to look in and how to read them; ``find_or_download`` does the rest the same way for every data set.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +117,47 @@ def describe_searched(places: list[Path], notes: list[str] | None = None) -> str
     if notes:
         text += "; " + "; ".join(dict.fromkeys(notes))
     return text
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A folder to look in and how: ``find(notes)`` loads the data set from ``folder``, or returns None
+    (appending to ``notes`` why a partial set found there does not count)."""
+
+    folder: Path
+    find: Callable[[list[str]], ImageSet | None]
+
+
+def find_or_download(
+    label: str,
+    data_dir: str | os.PathLike | None,
+    candidates: Callable[[SearchRoot], Iterable[Candidate]],
+    how_to_provide: Callable[[], str],
+    download: Callable[[], Callable[[], ImageSet]],
+    download_allowed: bool,
+    fallbacks: Iterable[Candidate] = (),
+) -> ImageSet:
+    """The first data set found in ``candidates(root)`` for each of ``search_roots(data_dir)`` in turn, then
+    in ``fallbacks``; else, if ``download_allowed``, the downloaded one. Raises DataError.
+
+    ``label`` names what was looked for in the not-found message (e.g. "CIFAR-10 train").
+    ``download()`` fetches the files and returns the function that reads them: a DataError from fetching
+    gets the places searched and ``how_to_provide()`` appended, one from that returned function does not.
+    """
+    searched: list[Path] = []
+    notes: list[str] = []
+    # Lazy: a root's candidates are listed only once the roots before it have been searched.
+    per_root = (candidate for root in search_roots(data_dir) for candidate in candidates(root))
+    for candidate in chain(per_root, fallbacks):
+        searched.append(candidate.folder)
+        found = candidate.find(notes)
+        if found is not None:
+            return found
+    where = describe_searched(searched, notes)
+    if not download_allowed:
+        raise DataError(f"{label} files not found ({where}); {how_to_provide()}, or allow downloading")
+    try:
+        read = download()
+    except DataError as err:
+        raise DataError(f"{err} ({where}); {how_to_provide()}") from err
+    return read()

@@ -16,20 +16,23 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from common.data.download import RemoteFile, download_file, mirror_url
-from common.data.errors import DataError
+from common.data.errors import DataError, one_line
 from common.data.locate import (
+    Candidate,
     ImageSet,
+    SearchRoot,
     check_split,
-    describe_searched,
+    find_or_download,
     is_dir,
     is_file,
     keras_cache_dir,
-    search_roots,
 )
 
 MNIST_DATASETS = ("mnist", "fashion_mnist")
@@ -82,10 +85,6 @@ FASHION_MNIST_FILES = (
 )
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join((str(err) or type(err).__name__).split())
-
-
 def _read_bytes(path: Path) -> bytes:
     """The file's contents, gunzipped if its name ends in .gz."""
     try:
@@ -96,10 +95,10 @@ def _read_bytes(path: Path) -> bytes:
     # BadGzipFile (bad header, CRC/length check) is an OSError, so it must be caught before OSError.
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(
-            f"{path}: corrupt or truncated gzip file ({_one_line(err)}); delete it and fetch it again"
+            f"{path}: corrupt or truncated gzip file ({one_line(err)}); delete it and fetch it again"
         ) from err
     except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or _one_line(err)}") from err
+        raise DataError(f"cannot read {path}: {err.strerror or one_line(err)}") from err
 
 
 def read_idx(path: str | os.PathLike, kind: str) -> np.ndarray:
@@ -186,7 +185,7 @@ def _load_npz(path: Path, split: str, dataset: str) -> ImageSet:
         raise
     except Exception as err:  # zip, zlib and .npy format errors all mean the same to the user
         raise DataError(
-            f"{path}: not a readable .npz archive ({type(err).__name__}: {_one_line(err)}); "
+            f"{path}: not a readable .npz archive ({type(err).__name__}: {one_line(err)}); "
             "delete it and fetch it again"
         ) from err
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[1:3] != _IMAGE_SHAPE:
@@ -248,22 +247,37 @@ def _how_to_provide(dataset: str) -> str:
     )
 
 
-def _download(dataset: str, split: str, notes: list[str]) -> ImageSet:
+def _candidates(dataset: str, split: str, root: SearchRoot) -> list[Candidate]:
+    # A shared root's top level is ambiguous (MNIST and Fashion-MNIST IDX files have the same names);
+    # only Keras's unambiguous mnist.npz is taken from there.
+    top_level_idx = root.explicit
+    folders = [(root.path, top_level_idx)] + [(root.path / sub, True) for sub in _SUBDIRS[dataset]]
+    return [
+        Candidate(directory, partial(_find_in_dir, directory, dataset, split, idx=idx))
+        for directory, idx in folders
+        if idx or dataset == "mnist"
+    ]
+
+
+def _download(dataset: str, split: str) -> Callable[[], ImageSet]:
+    # The fresh files are read here, not by the returned function: an error reading them, too, gets the
+    # places searched and how to provide the files appended (see find_or_download).
     cache = keras_cache_dir()
     if dataset == "mnist":
         dest = cache / MNIST_NPZ.name
         download_file(mirror_url(KERAS_BASE_URL, MNIST_NPZ.name), dest, sha256=MNIST_NPZ.sha256)
-        return _load_npz(dest, split, dataset)
+        found = _load_npz(dest, split, dataset)
+        return lambda: found
     dest_dir = cache / "fashion-mnist"  # Keras's own cache folder for Fashion-MNIST
     for remote in FASHION_MNIST_FILES:
         if not is_file(dest_dir / remote.name):
             download_file(
                 mirror_url(KERAS_BASE_URL, remote.name), dest_dir / remote.name, remote.sha256, remote.md5
             )
-    found = _find_in_dir(dest_dir, dataset, split, notes)
-    if found is None:  # only if the folder changed under us
+    fashion = _find_in_dir(dest_dir, dataset, split, [])
+    if fashion is None:  # only if the folder changed under us
         raise DataError(f"{dest_dir}: downloaded Fashion-MNIST files vanished; try again")
-    return found
+    return lambda: fashion
 
 
 def load_mnist(
@@ -281,31 +295,16 @@ def load_mnist(
     if name not in MNIST_DATASETS:
         raise DataError(f"unknown dataset {dataset!r}: use one of {', '.join(MNIST_DATASETS)}")
     check_split(split)
-    searched: list[Path] = []
-    notes: list[str] = []
-    for root in search_roots(data_dir):
-        # A shared root's top level is ambiguous (MNIST and Fashion-MNIST IDX files have the same names);
-        # only Keras's unambiguous mnist.npz is taken from there.
-        candidates = [(root.path, root.explicit)] + [(root.path / sub, True) for sub in _SUBDIRS[name]]
-        for directory, idx in candidates:
-            if idx or name == "mnist":
-                searched.append(directory)
-                found = _find_in_dir(directory, name, split, notes, idx=idx)
-                if found is not None:
-                    return found
-    if name == "fashion_mnist":
-        for directory in DEBIAN_FASHION_MNIST_DIRS:
-            searched.append(directory)
-            found = _find_in_dir(directory, name, split, notes)
-            if found is not None:
-                return found
-    where = describe_searched(searched, notes)
-    if not download:
-        raise DataError(
-            f"{_PRETTY[name]} {split} files not found ({where}); "
-            f"{_how_to_provide(name)}, or allow downloading"
-        )
-    try:
-        return _download(name, split, notes)
-    except DataError as err:
-        raise DataError(f"{err} ({where}); {_how_to_provide(name)}") from err
+    debian = [
+        Candidate(directory, partial(_find_in_dir, directory, name, split))
+        for directory in (DEBIAN_FASHION_MNIST_DIRS if name == "fashion_mnist" else ())
+    ]
+    return find_or_download(
+        f"{_PRETTY[name]} {split}",
+        data_dir,
+        candidates=partial(_candidates, name, split),
+        how_to_provide=partial(_how_to_provide, name),
+        download=partial(_download, name, split),
+        download_allowed=download,
+        fallbacks=debian,
+    )
