@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from common.command import OneLineParser, UsageError, exit_code
-from common.config import ARCHITECTURE_FIELDS, LR_DECAYS, PRECISIONS, Config, ConfigError, resolve
+from common.config import (
+    ARCHITECTURE_FIELDS,
+    LR_DECAYS,
+    PRECISIONS,
+    SAMPLER_STATS,
+    Config,
+    ConfigError,
+    resolve,
+)
 from common.gan import ArchSpec
 from common.modules import DatasetModule
 from common.rundir import RunDir, RunDirError, check_writable_dir
@@ -93,6 +101,13 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         help="auto: bf16 mixed precision on CPUs with AMX (~2x faster, the same sample quality: "
         "docs/benchmarks.md), float32 elsewhere (default auto; config.json records the choice)",
     )
+    outputs.add_argument(
+        "--sampler-stats",
+        choices=SAMPLER_STATS,
+        help="batch-norm statistics of the sampler (grids, sample, evaluations): recalibrated (one exact "
+        "training-mode pass before sampling) or the moving averages (default recalibrated; "
+        "docs/quality.md measures both)",
+    )
     outputs.add_argument("--no-progress", action="store_true", help="no progress bar")
     if module.add_arguments:
         module.add_arguments(train)
@@ -102,6 +117,9 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64, help="number of images (64)")
     sample.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy (uint8 array)")
     sample.add_argument("--seed", type=int, help="noise seed (the run's seed)")
+    sample.add_argument(
+        "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
+    )
     return parser
 
 
@@ -205,10 +223,11 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
         raise ConfigError(f"{run.path} was trained with arch {config.arch!r}, unknown to {module.prog}")
     spec = module.architectures[config.arch]
     out.parent.mkdir(parents=True, exist_ok=True)
-    with Generator(run, spec, config) as generator:
+    with Generator.from_run(run, spec, config, sampler_stats=args.sampler_stats) as generator:
         images = generator.generate(args.n, config.seed if args.seed is None else args.seed)
     write_images(images, out)
-    print(f"wrote {len(images)} images to {out} (from {generator.checkpoint})")
+    source = f"{generator.checkpoint}, {generator.sampler_stats} statistics"
+    print(f"wrote {len(images)} images to {out} (from {source})")
     return 0
 
 

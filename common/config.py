@@ -16,6 +16,9 @@ from typing import Any
 LR_DECAYS = ("constant", "linear", "inverse_time")
 # auto: bf16 mixed precision on CPUs with AMX, float32 elsewhere (common.speed.resolve_precision).
 PRECISIONS = ("auto", "float32", "bfloat16")
+# Where the sampler's batch-norm statistics come from (common.sampling): recalibrated (one exact pass
+# of the generator in training mode before sampling) or the moving averages training kept.
+SAMPLER_STATS = ("recalibrated", "moving")
 
 
 class ConfigError(ValueError):
@@ -57,6 +60,7 @@ class Config:
     grid_size: int = 25
     eval_every: int = 0  # 0: never; see common.evaluate
     eval_samples: int = 2000
+    sampler_stats: str = "recalibrated"  # how grids, `sample` and evaluations get BN statistics
 
     @property
     def original_quirks(self) -> bool:
@@ -92,6 +96,10 @@ class Config:
             raise ConfigError(f"--quirks must be fixed or original, got {self.quirks!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.sampler_stats not in SAMPLER_STATS:
+            raise ConfigError(
+                f"--sampler-stats must be one of {', '.join(SAMPLER_STATS)}, got {self.sampler_stats!r}"
+            )
         if self.lr_decay not in LR_DECAYS:
             raise ConfigError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
         return self

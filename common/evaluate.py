@@ -39,12 +39,12 @@ from tqdm import tqdm
 
 from common.classifier import NUM_CLASSES, FeatureClassifier, load_classifier, load_split
 from common.command import OneLineParser, UsageError, exit_code
-from common.config import Config, ConfigError
+from common.config import SAMPLER_STATS, Config, ConfigError
 from common.data import DataError, ImageSet
-from common.gan import EVAL_STREAM, GANGraph, sample_noise
+from common.gan import EVAL_STREAM, sample_noise
 from common.modules import run_architecture
 from common.rundir import RunDir, RunDirError, atomic_write_bytes
-from common.sampling import Generator, generate_images
+from common.sampling import Generator
 
 v1 = tf.compat.v1
 
@@ -230,7 +230,12 @@ def _classifier_record(classifier: FeatureClassifier) -> dict[str, Any]:
 
 
 def evaluate_run(
-    run: RunDir, n: int | None = None, data_dir: str | None = None, seed: int = 0, progress: bool = True
+    run: RunDir,
+    n: int | None = None,
+    data_dir: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    sampler_stats: str | None = None,
 ) -> dict[str, Any]:
     """Everything eval.json holds for the run's latest checkpoint (see the module docstring)."""
     record = run.read_config()
@@ -261,9 +266,9 @@ def evaluate_run(
 
     target = config.class_label
     with load_classifier(config.dataset, data_dir, progress=progress) as classifier:
-        with Generator(run, spec, config, checkpoint) as generator:
-            noise = sample_noise(config, n, seed, EVAL_STREAM)
-            generated = generate_images(generator.session, generator.sampler, noise, progress=progress)
+        with Generator.from_run(run, spec, config, checkpoint, sampler_stats) as generator:
+            generated = generator.images(sample_noise(config, n, seed, EVAL_STREAM), progress=progress)
+            sampler_stats = generator.sampler_stats
         reference = image_features(classifier, reference_images)
         floor = quality(
             image_features(classifier, floor_a), image_features(classifier, floor_b), target, seed
@@ -278,6 +283,7 @@ def evaluate_run(
             "dataset": config.dataset,
             "class_label": target,
             "seed": seed,
+            "sampler_stats": sampler_stats,
             "reference": f"{n} of the {len(test)} real {which}",
             "classifier": _classifier_record(classifier),
             "generated": quality(generated_features, reference, target, seed),
@@ -388,10 +394,10 @@ class TrainingEvaluator:
         self.last_step = step
         return step // every > previous // every
 
-    def __call__(self, sess: v1.Session, gan: GANGraph, step: int) -> dict[str, float]:
+    def __call__(self, samples: Callable[[], Generator], step: int) -> dict[str, float]:
         if not self.due(step):
             return {}
-        images = generate_images(sess, gan.sampler, self.noise)
+        images = samples().images(self.noise)
         numbers = quality(image_features(self.classifier, images), self.reference, self.target, self.seed)
         values = {k: numbers[k] for k in self.columns}
         if self.writer is None:
@@ -429,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", help="where the data files are (default: the run's own setting)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise and of the image subsets (0)")
+    parser.add_argument(
+        "--sampler-stats",
+        choices=SAMPLER_STATS,
+        help="the sampler's batch-norm statistics: recalibrated before sampling, or the checkpoint's moving "
+        "averages (default: the run's setting)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -444,7 +456,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
     run = RunDir(args.run)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
-    result = evaluate_run(run, args.n, args.data_dir, args.seed, progress=not args.no_progress)
+    result = evaluate_run(
+        run, args.n, args.data_dir, args.seed, progress=not args.no_progress, sampler_stats=args.sampler_stats
+    )
     write_eval(run, result)
     print(summary_table(result))
     for warning in result["warnings"]:

@@ -27,7 +27,7 @@ SCHEDULES = ("g_then_d", "d_then_g", "simultaneous")
 # Stream ids folded into (seed, step) so noise, dropout and data order never share random numbers; the
 # sample grids and the evaluator's noise have their own streams too.
 NOISE_STREAM, FIRST_TOWER_STREAM, SECOND_TOWER_STREAM, SHUFFLE_STREAM, SAMPLE_STREAM = 1, 2, 3, 4, 5
-EVAL_STREAM = 6
+EVAL_STREAM, RECALIBRATION_STREAM = 6, 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,8 +313,7 @@ def sample_noise(config: Config, n: int, seed: int, stream: int = SAMPLE_STREAM)
 
 # ---------------------------------------------------------------------------------------------- the GAN
 class Summaries(NamedTuple):
-    scalars: tf.Tensor  # merged scalar summaries of the step
-    sample_grid: tf.Tensor  # image summary of the sampler's output
+    scalars: tf.Tensor  # merged scalar summaries of the step (the sample grids: common.train.write_samples)
 
 
 class GANGraph(NamedTuple):
@@ -411,13 +410,10 @@ def build_gan(
                 v1.summary.scalar("learning_rate", train.learning_rate),
             ]
         )
-        sample_grid = v1.summary.image("sample_grid", sampler.images_uint8, max_outputs=16)
     init = tf.group(v1.global_variables_initializer(), name="init")
     # Relative paths in checkpoints/checkpoint: a run directory can be moved or copied.
     saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, save_relative_paths=True, name="saver")
-    return GANGraph(
-        spec, inputs, towers, losses, train, sampler, Summaries(scalars, sample_grid), init, saver
-    )
+    return GANGraph(spec, inputs, towers, losses, train, sampler, Summaries(scalars), init, saver)
 
 
 def parameter_counts() -> dict[str, int]:

@@ -1,11 +1,25 @@
-"""Generate images from a run directory's latest checkpoint, with the inference sampler alone.
+"""The inference generator in a graph and Session of its own: grids, `sample`, and the evaluator.
 
-Used by `python -m dcgan_mnist sample` (and the CIFAR module), and by the evaluator.
+The sampler runs batch norm on fixed statistics. Which ones is a run setting, `--sampler-stats`
+(config.json; eval.json says which were used):
+
+- "moving": the moving averages that training kept (momentum 0.99). They lag the batch statistics
+  for hundreds of steps (0.99^t of the initial value is left after t steps) and trail a generator
+  that keeps changing, so early samples show the averages' lag more than the generator's progress.
+- "recalibrated" (precise batch norm): before sampling, the generator runs once in training mode,
+  without dropout, on RECALIBRATION_SAMPLES noise vectors of its own stream, and each layer's
+  statistics are set to the exact mean and variance of that pass. The weights are the same; only the
+  statistics the sampler normalizes with change. The checkpoint's moving averages are left as they are.
+
+Training is never touched: the training loop copies the generator's weights into this graph
+(`Generator.load`) each time it samples, so the training graph and its checkpoints are the same
+whichever statistics the samples use.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +27,30 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from common.config import Config
-from common.gan import ArchSpec, Sampler, build_sampler, sample_noise
+from common.config import SAMPLER_STATS, Config
+from common.gan import (
+    RECALIBRATION_STREAM,
+    SAMPLE_STREAM,
+    ArchSpec,
+    Sampler,
+    build_sampler,
+    call_network,
+    sample_noise,
+)
+from common.layers import UPDATE_OPS, Layers, SeedStream
 from common.rundir import RunDir, RunDirError, atomic_path, save_grid
 
 v1 = tf.compat.v1
+
+# Noise vectors of the recalibration pass: one batch whose statistics are the new ones. 1024 x the
+# smallest layer's 4x4 positions is 16k values per channel: the statistics' sampling error is ~1%.
+RECALIBRATION_SAMPLES = 1024
 
 
 def generate_images(
     sess: v1.Session, sampler: Sampler, noise: np.ndarray, batch_size: int = 500, progress: bool = False
 ) -> np.ndarray:
-    """uint8 images of the inference sampler for `noise`, in batches: the one way every caller samples
-    (a live training session's sampler, or a Generator's)."""
+    """uint8 images of the inference sampler for `noise`, in batches: the one way every caller samples."""
     chunks = []
     for start in tqdm(
         range(0, len(noise), batch_size),
@@ -41,28 +67,94 @@ def generate_images(
 
 
 class Generator:
-    """A Session holding only the generator of a trained run, restored from its latest checkpoint."""
+    """The generator alone, in its own finalized graph and Session, with its chosen batch-norm statistics.
 
-    def __init__(self, run: RunDir, spec: ArchSpec, config: Config, checkpoint: str | None = None) -> None:
+    Weights come from a checkpoint (`restore`) or from a live training session (`load`); either way the
+    statistics are then recalibrated when `sampler_stats` is "recalibrated".
+    """
+
+    def __init__(self, spec: ArchSpec, config: Config, sampler_stats: str | None = None) -> None:
+        self.sampler_stats = sampler_stats or config.sampler_stats
+        if self.sampler_stats not in SAMPLER_STATS:
+            raise ValueError(f"unknown sampler_stats {self.sampler_stats!r}")
+        self.config, self.spec = config, spec
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            v1.set_random_seed(config.seed)  # initializers need one under op determinism (never run here)
+            self.sampler = build_sampler(spec, config, reuse=False)
+            self.variables = {
+                v.op.name: v for v in v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope="generator/")
+            }
+            with tf.name_scope("recalibrate"):
+                # Momentum 0: one training-mode pass sets each statistic to that pass's own. No dropout
+                # (the sampler has none), unless the notebook's quirk keeps it on when sampling.
+                recalibration = config.replace(bn_momentum=0.0)
+                if not config.original_quirks:
+                    recalibration = recalibration.replace(keep_prob=1.0)
+                layers = Layers(seeds=SeedStream(self.sampler.seed))
+                call_network(
+                    spec.generator, "generator", True, self.sampler.noise, True, recalibration, layers
+                )
+                self.recalibration = tf.group(*v1.get_collection(UPDATE_OPS, scope="recalibrate/"))
+            with tf.name_scope("load"):
+                self.feeds = {
+                    name: v1.placeholder(v.dtype.base_dtype, v.shape, name=name.replace("/", "_"))
+                    for name, v in self.variables.items()
+                }
+                self.load_op = tf.group(*(v1.assign(self.variables[n], ph) for n, ph in self.feeds.items()))
+            self.saver = v1.train.Saver(var_list=list(self.variables.values()))
+        self.graph.finalize()
+        self.session = v1.Session(graph=self.graph)
+        self.recalibration_noise = sample_noise(
+            config, RECALIBRATION_SAMPLES, config.seed, RECALIBRATION_STREAM
+        )
+        self.checkpoint: str | None = None
+
+    @classmethod
+    def from_run(
+        cls,
+        run: RunDir,
+        spec: ArchSpec,
+        config: Config,
+        checkpoint: str | None = None,
+        sampler_stats: str | None = None,
+    ) -> Generator:
+        """The generator of a run's checkpoint (default: the latest)."""
         checkpoint = checkpoint or run.latest_checkpoint()
         if not checkpoint:
             raise RunDirError(f"{run.path} has no checkpoint to sample from (train it first)")
-        self.config = config
-        self.spec = spec
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            self.sampler = build_sampler(spec, config, reuse=False)
-            variables = v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope="generator/")
-            saver = v1.train.Saver(var_list=variables)
-        self.graph.finalize()
-        self.session = v1.Session(graph=self.graph)
-        with self.graph.as_default():  # outside its graph, Saver.restore takes the eager path and fails
-            saver.restore(self.session, checkpoint)
-        self.checkpoint = checkpoint
+        generator = cls(spec, config, sampler_stats)
+        generator.restore(checkpoint)
+        return generator
 
-    def generate(self, n: int, seed: int, batch_size: int = 1000) -> np.ndarray:
+    def restore(self, checkpoint: str) -> None:
+        with self.graph.as_default():  # outside its graph, Saver.restore takes the eager path and fails
+            self.saver.restore(self.session, checkpoint)
+        self.checkpoint = checkpoint
+        self._set_statistics()
+
+    def load(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Take the generator's variables (weights and moving statistics) from another session."""
+        missing = set(self.feeds) - set(weights)
+        if missing:
+            raise KeyError(f"no values for {sorted(missing)}")
+        self.session.run(self.load_op, {ph: weights[name] for name, ph in self.feeds.items()})
+        self._set_statistics()
+
+    def _set_statistics(self) -> None:
+        if self.sampler_stats == "recalibrated":
+            self.session.run(self.recalibration, {self.sampler.noise: self.recalibration_noise})
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """The batch-norm statistics the sampler normalizes with now (by variable name)."""
+        return self.session.run({n: v for n, v in self.variables.items() if "/moving_" in n})
+
+    def images(self, noise: np.ndarray, batch_size: int = 500, progress: bool = False) -> np.ndarray:
+        return generate_images(self.session, self.sampler, noise, batch_size, progress)
+
+    def generate(self, n: int, seed: int, stream: int = SAMPLE_STREAM, batch_size: int = 1000) -> np.ndarray:
         """n uint8 images [n, H, W, C] from the run's noise distribution, seeded."""
-        return generate_images(self.session, self.sampler, sample_noise(self.config, n, seed), batch_size)
+        return self.images(sample_noise(self.config, n, seed, stream), batch_size)
 
     def close(self) -> None:
         self.session.close()
@@ -72,6 +164,12 @@ class Generator:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def generator_variables(graph: tf.Graph) -> dict[str, tf.Variable]:
+    """A training graph's generator variables by name: what `Generator.load` takes (fetch them first)."""
+    with graph.as_default():
+        return {v.op.name: v for v in v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope="generator/")}
 
 
 def write_images(images: np.ndarray, out: Path) -> None:

@@ -38,10 +38,12 @@ from common.rundir import (
     HISTORY_COLUMNS,
     HistoryWriter,
     RunDir,
+    grid_image,
     save_grid,
     save_loss_plot,
     save_progress_gif,
 )
+from common.sampling import Generator, generator_variables
 from common.speed import SpeedSettings, resolve_precision
 
 if TYPE_CHECKING:
@@ -61,9 +63,29 @@ class TrainResult(NamedTuple):
     images_per_second: float  # training throughput of this invocation (steps only, not sampling)
 
 
-# A hook called after a logged step with (session, graph, step); returns extra columns for history.csv.
+# A hook called after a logged step with (the generator at this step, the step); returns extra columns
+# for history.csv. `samples()` loads the step's weights into the sampler-only Generator on first use.
 # A hook with a `columns` attribute gets those columns in the CSV header (empty where it returns none).
-StepHook = Callable[[v1.Session, GANGraph, int], dict[str, float]]
+StepHook = Callable[[Callable[[], Generator], int], dict[str, float]]
+
+
+class StepSamples:
+    """The training session's current generator, copied into a sampler-only Generator when asked for.
+
+    The copy (weights and moving statistics; then recalibration if the run's sampler uses it) is made
+    at most once per step, however many grids and evaluations ask; the training graph gains no op.
+    """
+
+    def __init__(self, sess: v1.Session, graph: tf.Graph, generator: Generator) -> None:
+        self.sess, self.generator = sess, generator
+        self.variables = generator_variables(graph)
+        self.step: int | None = None
+
+    def at(self, step: int) -> Generator:
+        if self.step != step:
+            self.generator.load(self.sess.run(self.variables))
+            self.step = step
+        return self.generator
 
 
 def gpu_visible() -> bool:
@@ -170,14 +192,16 @@ def run_record(
     }
 
 
-def write_samples(
-    sess: v1.Session, gan: GANGraph, run: RunDir, writer: Any, noise: np.ndarray, step: int
-) -> None:
-    images, summary = sess.run(
-        [gan.sampler.images_uint8, gan.summaries.sample_grid], {gan.sampler.noise: noise}
+def write_samples(generator: Generator, run: RunDir, writer: Any, noise: np.ndarray, step: int) -> None:
+    """The fixed noise batch through the sampler: samples/step_XXXXXX.png, and that grid in TensorBoard."""
+    images = generator.images(noise)
+    path = run.samples / f"step_{step:06d}.png"
+    save_grid(images, path)
+    height, width, channels = grid_image(images).shape
+    picture = v1.Summary.Image(
+        height=height, width=width, colorspace=channels, encoded_image_string=path.read_bytes()
     )
-    save_grid(images, run.samples / f"step_{step:06d}.png")
-    writer.add_summary(summary, step)
+    writer.add_summary(v1.Summary(value=[v1.Summary.Value(tag="sample_grid", image=picture)]), step)
 
 
 def write_figures(run: RunDir, title: str) -> None:
@@ -224,7 +248,10 @@ def train(
     started = time.perf_counter()
     train_seconds = 0.0
     steps_done = 0
-    with v1.Session(graph=graph, config=session_config(settings)) as sess:
+    with (
+        v1.Session(graph=graph, config=session_config(settings)) as sess,
+        Generator(spec, config) as generator,
+    ):
         sess.run(gan.init)
         sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: data.images})
         if checkpoint:
@@ -236,10 +263,11 @@ def train(
         seconds_before = history[-1]["seconds"] if history else 0.0
         writer = v1.summary.FileWriter(str(run.events), graph=None if checkpoint else graph)
         log = HistoryWriter(run.history, columns)
+        samples = StepSamples(sess, graph, generator)
         fixed_noise = sample_noise(config, config.grid_size, config.seed)
         tqdm.write(f"{title}: {n_images} images, {steps} steps on {record['device']}", file=sys.stderr)
         if step == 0:
-            write_samples(sess, gan, run, writer, fixed_noise, 0)
+            write_samples(samples.at(0), run, writer, fixed_noise, 0)
         bar = tqdm(total=steps, initial=step, unit="step", disable=not progress, dynamic_ncols=True)
         window: list[tuple[float, float, float, float]] = []
         window_seconds = 0.0
@@ -283,7 +311,7 @@ def train(
                         "images_per_second": len(window) * config.batch_size / window_seconds,
                     }
                     for hook in hooks:
-                        row.update(hook(sess, gan, step))
+                        row.update(hook(functools.partial(samples.at, step), step))
                     log.write(row)
                     writer.add_summary(out["summary"], step)
                     bar.set_postfix(
@@ -293,7 +321,7 @@ def train(
                     )
                     window, window_seconds = [], 0.0
                 if step % config.sample_every == 0 or step == steps:
-                    write_samples(sess, gan, run, writer, fixed_noise, step)
+                    write_samples(samples.at(step), run, writer, fixed_noise, step)
                 if step % config.checkpoint_every == 0 or step == steps:
                     gan.saver.save(sess, run.checkpoint_prefix, global_step=step)
                     write_figures(run, title)
