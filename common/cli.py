@@ -16,6 +16,7 @@ from typing import Any
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import (
     ARCHITECTURE_FIELDS,
+    LOSSES,
     LR_DECAYS,
     PRECISIONS,
     SAMPLER_STATS,
@@ -58,10 +59,18 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         ("keep-prob", float, "dropout keep probability"),
         ("bn-momentum", float, "batch-norm moving-average momentum"),
         ("bn-epsilon", float, "batch-norm epsilon"),
+        ("d-learning-rate", float, "D's own Adam learning rate, two time-scales (None: --learning-rate)"),
+        ("g-keep-prob", float, "the generator's dropout keep probability (None: --keep-prob)"),
+        (
+            "g-ema-decay",
+            float,
+            "sample from an exponential moving average of G's weights, e.g. 0.999 (0: off)",
+        ),
     ):
         field = flag.replace("-", "_")
         hyper.add_argument(f"--{flag}", type=kind, help=f"{help_text} (notebook: {getattr(defaults, field)})")
     hyper.add_argument("--noise", choices=("uniform", "normal"), help="z distribution (notebook: uniform)")
+    hyper.add_argument("--loss", choices=LOSSES, help="bce: sigmoid cross-entropy; hinge (notebook: bce)")
     hyper.add_argument(
         "--lr-decay",
         choices=LR_DECAYS,

@@ -19,6 +19,8 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 # Where the sampler's batch-norm statistics come from (common.sampling): recalibrated (one exact pass
 # of the generator in training mode before sampling) or the moving averages training kept.
 SAMPLER_STATS = ("recalibrated", "moving")
+# sigmoid cross-entropy (the notebook, with its label smoothing) or the hinge loss.
+LOSSES = ("bce", "hinge")
 
 
 class ConfigError(ValueError):
@@ -49,6 +51,12 @@ class Config:
     bn_momentum: float = 0.99
     bn_epsilon: float = 1e-3
     quirks: str = "fixed"  # fixed, or original: the notebook's bugs, reproduced for study
+    # training-recipe ingredients (docs/quality.md measures each; the defaults are the notebook's)
+    recipe: str = "notebook"  # notebook, or improved: the measured bundle of common.recipes
+    g_keep_prob: float | None = None  # the generator's dropout keep probability (None: keep_prob)
+    d_learning_rate: float | None = None  # D's Adam learning rate (None: learning_rate; two time-scales)
+    g_ema_decay: float = 0.0  # > 0: sample from an exponential moving average of G's weights
+    loss: str = "bce"  # bce (sigmoid cross-entropy) or hinge
     # reproducibility and outputs
     seed: int = 0
     deterministic: bool = True  # TF op determinism: bit-exact resume and reruns; off is a little faster
@@ -65,6 +73,14 @@ class Config:
     @property
     def original_quirks(self) -> bool:
         return self.quirks == "original"
+
+    @property
+    def generator_keep_prob(self) -> float:
+        return self.keep_prob if self.g_keep_prob is None else self.g_keep_prob
+
+    @property
+    def discriminator_learning_rate(self) -> float:
+        return self.learning_rate if self.d_learning_rate is None else self.d_learning_rate
 
     def validate(self) -> Config:
         """Raise ConfigError for any setting no run can use; return self."""
@@ -96,6 +112,19 @@ class Config:
             raise ConfigError(f"--quirks must be fixed or original, got {self.quirks!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.g_keep_prob is not None and not 0.0 < self.g_keep_prob <= 1.0:
+            raise ConfigError(f"--g-keep-prob must be in (0, 1], got {self.g_keep_prob}")
+        if self.d_learning_rate is not None and not self.d_learning_rate > 0:
+            raise ConfigError(f"--d-learning-rate must be positive, got {self.d_learning_rate}")
+        if not 0.0 <= self.g_ema_decay < 1.0:
+            raise ConfigError(f"--g-ema must be in [0, 1) (0: off), got {self.g_ema_decay}")
+        if self.g_ema_decay > 0 and self.sampler_stats != "recalibrated":
+            raise ConfigError(
+                "--g-ema samples averaged weights, whose batch-norm statistics no moving average tracked: "
+                "use --sampler-stats recalibrated"
+            )
+        if self.loss not in LOSSES:
+            raise ConfigError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.sampler_stats not in SAMPLER_STATS:
             raise ConfigError(
                 f"--sampler-stats must be one of {', '.join(SAMPLER_STATS)}, got {self.sampler_stats!r}"
@@ -118,7 +147,7 @@ class Config:
 
 # Settings that define the graph's variables or the data it learns: a checkpoint only fits a run that
 # agrees on all of them, so --resume refuses to change them.
-ARCHITECTURE_FIELDS = ("dataset", "arch", "class_label", "noise_dim", "quirks")
+ARCHITECTURE_FIELDS = ("dataset", "arch", "class_label", "noise_dim", "quirks", "recipe", "g_ema_decay")
 
 
 def resolve(spec_defaults: Mapping[str, Any], flags: Mapping[str, Any]) -> Config:

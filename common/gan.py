@@ -148,6 +148,18 @@ class Losses(NamedTuple):
     d_fake: tf.Tensor  # mean D(G(z))
 
 
+def hinge_losses(d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor) -> Losses:
+    """The hinge loss: D minimizes relu(1 - D(x)) + relu(1 + D(G(z))), G minimizes -D(G(z)).
+
+    D(x) and D(G(z)) are still reported as sigmoid probabilities of the logits, for the same curves.
+    """
+    d_loss = tf.reduce_mean(tf.nn.relu(1.0 - d_logits_real)) + tf.reduce_mean(tf.nn.relu(1.0 + d_logits_fake))
+    g_loss = -tf.reduce_mean(d_logits_fake)
+    d_real = tf.reduce_mean(tf.sigmoid(d_logits_real))
+    d_fake = tf.reduce_mean(tf.sigmoid(d_logits_fake))
+    return Losses(tf.identity(d_loss, name="d_loss"), tf.identity(g_loss, name="g_loss"), d_real, d_fake)
+
+
 def gan_losses(
     d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor, label_smoothing: float, smooth_g_target: bool = True
 ) -> Losses:
@@ -228,7 +240,10 @@ def model_loss(
             d_logits_fake = call_network(
                 spec.discriminator, "discriminator", True, fake, True, config, layers
             )
-        losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing, spec.smooth_g_target)
+        if config.loss == "hinge":
+            losses = hinge_losses(d_logits_real, d_logits_fake)
+        else:
+            losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing, spec.smooth_g_target)
     return Tower(scope, fake, d_logits_real, d_logits_fake, losses)
 
 
@@ -262,6 +277,33 @@ def learning_rate(config: Config, global_step: tf.Tensor, total_steps: int) -> t
         decay = config.learning_rate / config.epochs
         return config.learning_rate / (1.0 + decay * tf.cast(global_step, tf.float32))
     return tf.constant(config.learning_rate, tf.float32)
+
+
+def generator_average(config: Config, global_step: tf.Tensor, after: tf.Operation) -> tf.Operation:
+    """An exponential moving average of G's weights, in variables `generator_ema/...` (checkpointed).
+
+    shadow <- shadow - (1 - decay_t) * (shadow - weight), with decay_t = min(decay, (1 + t) / (10 + t)):
+    the average forgets the initial weights in the first steps rather than over ~1 / (1 - decay) steps.
+    Sampling from it needs recalibrated batch-norm statistics (no moving average tracked these weights).
+    """
+    weights = v1.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES, scope="generator/")
+    # Starts at G's initial weights: the same initializer tensor, run once by the one init op.
+    shadows = [
+        v1.get_variable(
+            "generator_ema/" + weight.op.name[len("generator/") :],
+            initializer=weight.initial_value,
+            trainable=False,
+        )
+        for weight in weights
+    ]
+    with tf.name_scope("generator_average"), tf.control_dependencies([after]):  # this step's final weights
+        step = tf.cast(global_step, tf.float32)
+        decay = tf.minimum(config.g_ema_decay, (1.0 + step) / (10.0 + step))
+        updates = [
+            v1.assign_sub(shadow, (shadow - weight) * (1.0 - decay)).op
+            for shadow, weight in zip(shadows, weights, strict=True)
+        ]
+    return tf.group(*updates, name="update_generator_average")
 
 
 def adam_train_op(
@@ -351,6 +393,12 @@ def model_opt(
     pitfalls lab changes to build the classic mistakes from this very function.
     """
     lr = learning_rate(config, inputs.global_step, total_steps)
+    # Two time-scales: D's own learning rate when --d-learning-rate is given (the same schedule). Built
+    # only then: an extra op before the networks would move the initializers' op seeds (graph order).
+    rates = {"generator": lr, "discriminator": lr}
+    if config.d_learning_rate is not None:
+        d_config = config.replace(learning_rate=config.d_learning_rate)
+        rates["discriminator"] = learning_rate(d_config, inputs.global_step, total_steps)
     # G's update trains on all of the step's noise; D's on its first batch_size vectors (the same unless
     # ArchSpec.g_noise_batches > 1).
     noise = {"generator": inputs.noise, "discriminator": inputs.noise}
@@ -361,7 +409,7 @@ def model_opt(
     def update(network: str, forward: Tower) -> None:
         updates[network] = update_ops(forward, network, config)
         loss = forward.losses.g_loss if network == "generator" else forward.losses.d_loss
-        train[network] = adam_train_op(loss, network, updates[network], lr, config)
+        train[network] = adam_train_op(loss, network, updates[network], rates[network], config)
 
     updates: dict[str, list] = {}
     train: dict[str, tf.Operation] = {}
@@ -383,6 +431,8 @@ def model_opt(
         towers, last = (first, second), train[order[1]]
     g, d = tower_of["generator"].losses, tower_of["discriminator"].losses
     losses = Losses(d.d_loss, g.g_loss, d.d_real, d.d_fake)
+    if config.g_ema_decay > 0:
+        last = generator_average(config, inputs.global_step, last)
     with tf.control_dependencies([last]):
         step = v1.assign_add(inputs.global_step, 1, name="train_step").op
     ops = TrainOps(

@@ -20,7 +20,7 @@ def hidden_block(x: tf.Tensor, training: Training, name: str, config: Config, la
     """What follows every hidden layer of the notebook's generator: batch norm, leaky ReLU, dropout."""
     x = layers.batch_norm(x, training, name, momentum=config.bn_momentum, epsilon=config.bn_epsilon)
     x = layers.lrelu(x, config.lrelu_alpha)
-    return layers.dropout(x, config.keep_prob, dropout_on)
+    return layers.dropout(x, config.generator_keep_prob, dropout_on)
 
 
 def generator(

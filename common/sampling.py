@@ -85,6 +85,15 @@ class Generator:
             self.variables = {
                 v.op.name: v for v in v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope="generator/")
             }
+            # Where each variable's value comes from in a checkpoint or a training graph: the same name,
+            # or, with --g-ema, the weights' moving average (generator_ema/...; statistics recalibrated).
+            trainable = {v.op.name for v in v1.trainable_variables("generator/")}
+            self.sources = {
+                name: "generator_ema/" + name[len("generator/") :]
+                if config.g_ema_decay > 0 and name in trainable
+                else name
+                for name in self.variables
+            }
             with tf.name_scope("recalibrate"):
                 # Momentum 0: one training-mode pass sets each statistic to that pass's own. No dropout
                 # (the sampler has none), unless the notebook's quirk keeps it on when sampling.
@@ -102,7 +111,7 @@ class Generator:
                     for name, v in self.variables.items()
                 }
                 self.load_op = tf.group(*(v1.assign(self.variables[n], ph) for n, ph in self.feeds.items()))
-            self.saver = v1.train.Saver(var_list=list(self.variables.values()))
+            self.saver = v1.train.Saver(var_list={self.sources[n]: v for n, v in self.variables.items()})
         self.graph.finalize()
         self.session = v1.Session(graph=self.graph)
         self.recalibration_noise = sample_noise(
@@ -134,11 +143,11 @@ class Generator:
         self._set_statistics()
 
     def load(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Take the generator's variables (weights and moving statistics) from another session."""
-        missing = set(self.feeds) - set(weights)
+        """Take the generator's variables from another session, keyed by `sources`' names."""
+        missing = set(self.sources.values()) - set(weights)
         if missing:
             raise KeyError(f"no values for {sorted(missing)}")
-        self.session.run(self.load_op, {ph: weights[name] for name, ph in self.feeds.items()})
+        self.session.run(self.load_op, {ph: weights[self.sources[name]] for name, ph in self.feeds.items()})
         self._set_statistics()
 
     def _set_statistics(self) -> None:
@@ -166,10 +175,11 @@ class Generator:
         self.close()
 
 
-def generator_variables(graph: tf.Graph) -> dict[str, tf.Variable]:
-    """A training graph's generator variables by name: what `Generator.load` takes (fetch them first)."""
+def source_variables(graph: tf.Graph, generator: Generator) -> dict[str, tf.Variable]:
+    """The variables of a training graph that `generator.load` takes, by name (fetch them first)."""
     with graph.as_default():
-        return {v.op.name: v for v in v1.get_collection(v1.GraphKeys.GLOBAL_VARIABLES, scope="generator/")}
+        by_name = {v.op.name: v for v in v1.global_variables()}
+    return {source: by_name[source] for source in generator.sources.values()}
 
 
 def write_images(images: np.ndarray, out: Path) -> None:

@@ -43,7 +43,7 @@ from common.rundir import (
     save_loss_plot,
     save_progress_gif,
 )
-from common.sampling import Generator, generator_variables
+from common.sampling import Generator, source_variables
 from common.speed import SpeedSettings, resolve_precision
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class StepSamples:
 
     def __init__(self, sess: v1.Session, graph: tf.Graph, generator: Generator) -> None:
         self.sess, self.generator = sess, generator
-        self.variables = generator_variables(graph)
+        self.variables = source_variables(graph, generator)
         self.step: int | None = None
 
     def at(self, step: int) -> Generator:

@@ -1,0 +1,127 @@
+"""Training-recipe ingredients against the notebook's recipe, over seeds: `python -m benchmarks.recipes`.
+
+Each candidate is a set of `dcgan_mnist train` flags. Every (candidate, seed) run trains from scratch
+with the same budget, then `common.evaluate` scores its last checkpoint (recalibrated sampler, n real
+test images against n samples). The table gives each candidate's mean and spread (sample standard
+deviation over seeds) of FID, KID, class entropy and confident share, with the wall time of training.
+Runs already complete in --out are evaluated again but not retrained, so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from common.command import OneLineParser
+from common.evaluate import evaluate_run, write_eval
+from common.rundir import RunDir
+
+# name -> flags over the notebook's defaults (the candidates of docs/quality.md)
+CANDIDATES: dict[str, list[str]] = {
+    "notebook": [],
+    "G weight average 0.999": ["--g-ema-decay", "0.999"],
+    "Adam 2e-4, beta1 0.5 (DCGAN paper)": ["--learning-rate", "2e-4", "--beta1", "0.5"],
+    "no dropout in G": ["--g-keep-prob", "1.0"],
+    "two time-scales (D lr 4x: 4e-3)": ["--d-learning-rate", "4e-3"],
+    "hinge loss": ["--loss", "hinge"],
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m benchmarks.recipes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=937, help="training steps per run (937: one epoch)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--n", type=int, default=5000, help="samples and real images per evaluation")
+    parser.add_argument("--only", nargs="+", help="candidate names (default: all)")
+    parser.add_argument(
+        "--combine", nargs="+", default=[], help="extra candidate: these candidates' flags together"
+    )
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="runs/recipes")
+    return parser
+
+
+def train_once(
+    name: str, flags: list[str], seed: int, args: argparse.Namespace
+) -> tuple[RunDir, float | None]:
+    from dcgan_mnist.__main__ import cli
+
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    run = RunDir(Path(args.out) / f"{slug}-seed{seed}")
+    if run.latest_checkpoint() and run.latest_checkpoint().endswith(f"-{args.steps}"):
+        return run, None  # done earlier
+    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    argv = [
+        "train",
+        "--out",
+        str(run.path),
+        "--max-steps",
+        str(args.steps),
+        "--seed",
+        str(seed),
+        "--no-progress",
+    ]
+    if run.has_run():
+        argv.append("--resume")
+    tick = time.perf_counter()
+    code = cli([*argv, *data, *flags])
+    if code != 0:
+        raise SystemExit(f"{name}, seed {seed}: training exited {code}")
+    return run, time.perf_counter() - tick
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    candidates = {k: v for k, v in CANDIDATES.items() if not args.only or k in args.only}
+    if args.combine:
+        candidates[" + ".join(args.combine)] = [flag for part in args.combine for flag in CANDIDATES[part]]
+    rows = []
+    for name, flags in candidates.items():
+        scores = []
+        for seed in args.seeds:
+            run, seconds = train_once(name, flags, seed, args)
+            result = evaluate_run(run, args.n, args.data_dir, seed=0, progress=False)
+            write_eval(run, result)
+            scores.append({**result["generated"], "seconds": seconds})
+            print(f"{name}, seed {seed}: FID {scores[-1]['fid']:.2f}", file=sys.stderr, flush=True)
+        rows.append((name, " ".join(flags) or "(defaults)", scores))
+    print(table(rows, args))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "recipes.json").write_text(json.dumps([list(r) for r in rows], indent=2) + "\n")
+    return 0
+
+
+def spread(values: list[float], digits: int) -> str:
+    mean = statistics.mean(values)
+    return (
+        f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+        if len(values) > 1
+        else f"{mean:.{digits}f}"
+    )
+
+
+def table(rows: list, args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.steps} steps of 64, seeds {' '.join(map(str, args.seeds))}; n = {args.n}, "
+        "recalibrated sampler; mean ± sd over seeds",
+        "",
+        "| candidate | flags | FID | KID x 1000 | class entropy | confident share | per-seed FID |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, flags, scores in rows:
+        fids = [s["fid"] for s in scores]
+        lines.append(
+            f"| {name} | `{flags}` | {spread(fids, 1)} | {spread([s['kid'] for s in scores], 1)} | "
+            f"{spread([s['class_entropy'] for s in scores], 3)} | "
+            f"{spread([s['confident_share'] for s in scores], 3)} | {', '.join(f'{f:.1f}' for f in fids)} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

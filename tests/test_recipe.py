@@ -1,0 +1,97 @@
+"""Training-recipe ingredients (benchmarks.recipes measures them): the mechanisms, on tiny data."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.config import Config, ConfigError
+from common.data import ImageSet
+from common.gan import hinge_losses
+from common.rundir import RunDir
+from common.sampling import Generator
+from common.train import build_training_graph, train
+from dcgan_mnist.model import NOTEBOOK
+
+v1 = tf.compat.v1
+IMAGES = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+DATA = ImageSet(IMAGES, np.zeros(64, np.int64), tuple("0123456789"), "synthetic")
+
+
+def variables(graph: tf.Graph, sess: v1.Session, prefix: str) -> dict[str, np.ndarray]:
+    with graph.as_default():
+        chosen = {v.op.name: v for v in v1.global_variables() if v.op.name.startswith(prefix)}
+    return sess.run(chosen)
+
+
+def test_generator_average_follows_its_update_rule():
+    config = Config(batch_size=16, g_ema_decay=0.9, precision="float32")
+    graph, gan = build_training_graph(NOTEBOOK, config, len(IMAGES))
+    with v1.Session(graph=graph) as sess:
+        sess.run(gan.init)
+        sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: IMAGES})
+        sess.run(gan.inputs.shuffle)
+        start = variables(graph, sess, "generator/")
+        shadow = variables(graph, sess, "generator_ema/")
+        with graph.as_default():
+            trainable = sorted(v.op.name for v in v1.trainable_variables("generator/"))
+        assert sorted("generator/" + n[len("generator_ema/") :] for n in shadow) == trainable
+        for name in trainable:  # the average starts at G's initial weights
+            np.testing.assert_array_equal(shadow["generator_ema/" + name[len("generator/") :]], start[name])
+        for step in range(3):
+            before = variables(graph, sess, "generator_ema/")
+            sess.run(gan.train.step)
+            weights, after = variables(graph, sess, "generator/"), variables(graph, sess, "generator_ema/")
+            decay = min(0.9, (1 + step) / (10 + step))
+            for name, value in after.items():
+                expected = before[name] - (
+                    before[name] - weights["generator/" + name[len("generator_ema/") :]]
+                ) * (1 - decay)
+                np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_generator_average_is_checkpointed_and_sampled(tmp_path):
+    out = tmp_path / "ema"
+    config = Config(
+        batch_size=16, max_steps=6, checkpoint_every=6, g_ema_decay=0.99, precision="float32", out=str(out)
+    )
+    train(NOTEBOOK, config, DATA, RunDir(out), progress=False)
+    reader = tf.train.load_checkpoint(RunDir(out).latest_checkpoint())
+    names = reader.get_variable_to_shape_map()
+    assert "generator_ema/dense/kernel" in names and "generator/dense/kernel" in names
+    with Generator.from_run(RunDir(out), NOTEBOOK, config) as generator:
+        np.testing.assert_array_equal(
+            generator.session.run(generator.variables["generator/dense/kernel"]),
+            reader.get_tensor("generator_ema/dense/kernel"),  # the sampler's weights are the average
+        )
+        assert not np.array_equal(
+            reader.get_tensor("generator_ema/dense/kernel"), reader.get_tensor("generator/dense/kernel")
+        )
+    with pytest.raises(ConfigError, match="--sampler-stats recalibrated"):
+        config.replace(sampler_stats="moving").validate()
+
+
+def test_hinge_losses_closed_form():
+    real, fake = np.array([[2.0], [0.5], [-1.0]], np.float32), np.array([[-2.0], [0.25], [1.5]], np.float32)
+    with tf.Graph().as_default(), v1.Session() as sess:
+        d_loss, g_loss, d_real, d_fake = sess.run(hinge_losses(tf.constant(real), tf.constant(fake)))
+    assert d_loss == pytest.approx(np.maximum(0, 1 - real).mean() + np.maximum(0, 1 + fake).mean())
+    assert g_loss == pytest.approx(-fake.mean())
+    assert d_real == pytest.approx((1 / (1 + np.exp(-real))).mean(), rel=1e-6)
+
+
+def test_two_time_scales_and_generator_dropout():
+    config = Config(batch_size=16, d_learning_rate=3e-3, g_keep_prob=1.0, precision="float32")
+    graph, gan = build_training_graph(NOTEBOOK, config, len(IMAGES))
+    with graph.as_default():
+        rates = {op.name: op for op in graph.get_operations() if op.type == "ApplyAdam" or "Adam" in op.type}
+    learning_rates = set()
+    with v1.Session(graph=graph) as sess:
+        for op in rates.values():
+            learning_rates.add(round(float(sess.run(op.inputs[5])), 6))  # ResourceApplyAdam's lr input
+    assert learning_rates == {0.001, 0.003}
+    dropout_ops = [op.name for op in graph.get_operations() if "dropout" in op.name.lower()]
+    assert dropout_ops and not any("/generator/" in f"/{name}" for name in dropout_ops)
+    with pytest.raises(ConfigError, match="--g-keep-prob"):
+        Config(g_keep_prob=0.0).validate()
+    with pytest.raises(ConfigError, match="--d-learning-rate"):
+        Config(d_learning_rate=-1.0).validate()
