@@ -31,6 +31,7 @@ from common.rundir import (
     atomic_write_bytes,
     check_writable_dir,
 )
+from common.watch import DFAKE_HIGH, DFAKE_LOW, SUSTAINED_STEPS, collapse_stretches
 
 PROG = "common.compare"
 MISSING = "—"
@@ -241,6 +242,23 @@ def lowest_fid(run: Run) -> tuple[float, float] | None:
     return best["fid"], best["step"]
 
 
+def best_checkpoint(run: Run) -> tuple[float, float] | None:
+    """(FID, step) of the run's kept best checkpoint (config.json's `best`, written while training)."""
+    best = run.record.get("best")
+    return (best["fid"], best["step"]) if isinstance(best, dict) and "fid" in best else None
+
+
+def collapses(run: Run) -> str:
+    """The run's collapse stretches (common.watch), as config.json's noise ceiling and history.csv show."""
+    noise = (
+        run.record.get("tracking", {}).get("noise_fid")
+        if isinstance(run.record.get("tracking"), dict)
+        else None
+    )
+    stretches = collapse_stretches(run.history, noise)
+    return "; ".join(stretch.describe() for stretch in stretches) or "none"
+
+
 RUN_COLUMNS = (
     Column("arch", lambda run: run.config.get("arch")),
     Column("schedule", lambda run: architecture(run, "schedule")),  # g_then_d, d_then_g, simultaneous
@@ -292,6 +310,7 @@ EVAL_COLUMNS = (
 TRAINING_EVAL_COLUMNS = (
     Column("last FID", lambda run: last_evaluated(run, "fid"), at_step),
     Column("lowest FID", lowest_fid, at_step),
+    Column("best checkpoint kept", best_checkpoint, at_step),
     Column("last KID", lambda run: last_evaluated(run, "kid"), at_step),
     Column("last class entropy", lambda run: last_evaluated(run, "class_entropy"), at_step),
     Column("last confident share", lambda run: last_evaluated(run, "confident_share"), at_step),
@@ -314,6 +333,12 @@ TABLES: list[Table] = [
         "pass; a training step's FLOPs (both updates, backward ~ 2 forwards) x batch size.",
     ),
     Table("Losses at the end", LOSS_COLUMNS, "The last history.csv row (a mean over its logging window)."),
+    Table(
+        "Collapse",
+        (Column("collapse stretches", collapses),),
+        f"From history.csv (common.watch): D(G(z)) <= {DFAKE_LOW} or >= {DFAKE_HIGH} for {SUSTAINED_STEPS} "
+        "steps or more, or a tracked FID above the noise ceiling.",
+    ),
     Table(
         "Sample quality (eval.json)",
         EVAL_COLUMNS,

@@ -8,13 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import tensorflow as tf
 from tqdm import tqdm
 
-from common.cli import USER_ERRORS, OneLineParser
+from common.command import USER_ERRORS, OneLineParser
 from common.config import ConfigError
-from common.pitfalls import experiments as ex
-from common.pitfalls.lab import ProbeSession, build_probe
+from common.data import load_mnist
+from common.modules import module_for_dataset
+from common.pitfalls.harness import Runs, lab_size, train_variants
+from common.pitfalls.report import PITFALLS, pitfall_name, variants, write_report
 from common.rundir import check_writable_dir
+from common.train import device_description
 
 PROG = "python -m common.pitfalls"
 
@@ -30,25 +34,12 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def run_pitfalls(runs: ex.Runs, progress: bool) -> dict[str, Any]:
-    """Every measurement that reads the trained runs, in report order (pitfall 6 runs on its own)."""
-    probe = build_probe(runs.spec, runs.config)
-    measured: dict[str, Any] = {}
-    steps = [
-        ("no_update_deps", ex.pitfall_no_update_deps),
-        ("one_update_collection", ex.pitfall_one_update_collection),
-        ("training_true_at_inference", ex.pitfall_training_true_at_inference),
-        ("training_false_in_training", ex.pitfall_training_false_in_training),
-        ("unwarmed_moving_averages", ex.pitfall_unwarmed_moving_averages),
-        ("separate_vs_concat", ex.pitfall_separate_vs_concat),
-        ("dropout_at_inference", ex.pitfall_dropout_at_inference),
-        ("trainable_only_saver", ex.pitfall_trainable_only_saver),
-    ]
-    with ProbeSession(probe) as session:
-        for key, measure in tqdm(steps, desc="measuring", disable=not progress):
-            measured[key] = measure(runs, session)
-    measured["captured_before_layers"] = ex.pitfall_captured_before_layers(runs)
-    return measured
+def run_pitfalls(runs: Runs, progress: bool) -> dict[str, Any]:
+    """Every pitfall's measurement, in report order, by pitfall name."""
+    return {
+        pitfall_name(pitfall): pitfall.measure(runs)
+        for pitfall in tqdm(PITFALLS, desc="measuring", disable=not progress)
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,28 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.seed < 0:
             raise ConfigError(f"--seed must be a non-negative integer, got {args.seed}")
-        size = ex.lab_size(args.steps, args.quick)
+        size = lab_size(args.steps, args.quick)
         out = Path(args.out)
         check_writable_dir(out)
-        from common.data import load_mnist
-
+        # common/ never imports a dataset package: the notebook's DCGAN comes from the registered module.
+        notebook = module_for_dataset("mnist").architectures["notebook"]
         train = load_mnist("mnist", "train", args.data_dir)
         test = load_mnist("mnist", "test", args.data_dir)
     except USER_ERRORS as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
 
-    import tensorflow as tf
-
-    from common.pitfalls.report import write_report
-    from common.train import device_description
-    from dcgan_mnist.model import NOTEBOOK
-
     progress = not args.no_progress
     out.mkdir(parents=True, exist_ok=True)
-    runs = ex.train_variants(NOTEBOOK, size, train.images, test.images, args.seed, progress)
+    runs = train_variants(notebook, size, train.images, test.images, variants(), args.seed, progress)
     results = run_pitfalls(runs, progress)
-    results["sampler_rebuilt"] = ex.pitfall_sampler_rebuilt(NOTEBOOK, size, train.images, args.seed, progress)
     about = {
         "command": " ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),
         "seconds": time.perf_counter() - started,

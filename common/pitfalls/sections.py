@@ -1,0 +1,173 @@
+"""What a pitfall's report section is made of: its figure (sample grids, image rows, line plots) and its
+markdown (tables, code blocks, the source of the code that ran)."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import textwrap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from common.pitfalls.harness import SampleStats, to_levels
+from common.rundir import atomic_path, grid_image
+
+
+class Section(NamedTuple):
+    title: str
+    figure: str
+    text: str
+    headline: str  # one line for the summary table
+
+
+# ------------------------------------------------------------------------------------ figures
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
+    """Images in [-1, 1] as one 8-bit grid, 2-D for grey images (what imshow wants)."""
+    pixels = to_levels(images).astype(np.uint8)
+    grid = grid_image(pixels, columns=min(columns, len(pixels)))
+    return grid[..., 0] if grid.shape[-1] == 1 else grid
+
+
+def show_grid(ax, images: np.ndarray, columns: int) -> None:
+    ax.imshow(image_grid(images, columns), cmap="gray", vmin=0, vmax=255)
+    ax.axis("off")
+
+
+def _save(fig, path: Path) -> None:
+    """PNG with a 64-colour palette: the figures are mostly gray, and stay small in the repository."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+    _pyplot().close(fig)
+    buffer.seek(0)
+    picture = Image.open(buffer).convert("RGB").quantize(colors=64)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG", optimize=True)
+
+
+def grids_figure(path: Path, panels: Mapping[str, np.ndarray], title: str, columns: int = 8) -> None:
+    """Sample grids side by side, one titled panel each (at most 32 images per panel)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
+    for ax, (label, images) in zip(np.atleast_1d(axes), panels.items(), strict=True):
+        show_grid(ax, images[:32], columns)
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def rows_figure(
+    path: Path, rows: Mapping[str, np.ndarray], title: str, extra: Callable[[Any], None] | None = None
+) -> None:
+    """One row of images per label (a few images each); `extra(ax)` draws an optional plot on the right."""
+    plt = _pyplot()
+    n_rows = len(rows)
+    width = 7 if extra is None else 11
+    fig = plt.figure(figsize=(width, 1.05 * n_rows + 0.8))
+    layout = fig.add_gridspec(n_rows, 2 if extra else 1, width_ratios=[7, 4] if extra else [1])
+    for row, (label, images) in enumerate(rows.items()):
+        ax = fig.add_subplot(layout[row, 0])
+        show_grid(ax, images, len(images))
+        ax.set_title(label, fontsize=7, loc="left", pad=2)
+    if extra:
+        extra(fig.add_subplot(layout[:, 1]))
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def lines_figure(path: Path, panels: Mapping[str, Callable[[Any], None]], title: str) -> None:
+    """Panels side by side, each drawn by its function on its axes."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4))
+    for ax, (label, draw) in zip(np.atleast_1d(axes), panels.items(), strict=True):
+        draw(ax)
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def smooth(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Running mean over about 1/25 of the run (GAN losses are noisy step to step); (curve, window)."""
+    window = max(len(values) // 25, 1)
+    return np.convolve(values, np.ones(window) / window, mode="valid"), window
+
+
+def plot_smoothed(ax, values: np.ndarray, label: str) -> int:
+    curve, window = smooth(values)
+    ax.plot(np.arange(len(curve)) + window, curve, label=label, alpha=0.85)
+    return window
+
+
+def loss_panel(
+    losses: Mapping[str, np.ndarray], labels: Mapping[str, str], column: int, ylabel: str
+) -> Callable[[Any], None]:
+    """A panel drawing one loss column of every run, smoothed, against the step."""
+
+    def plot(ax) -> None:
+        for run, values in losses.items():
+            window = plot_smoothed(ax, values[:, column], labels[run])
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{ylabel} (mean of {window} steps)")
+        ax.legend(fontsize=7)
+
+    return plot
+
+
+# ------------------------------------------------------------------------------------ markdown
+def source(*functions: Callable[..., Any]) -> str:
+    """The code that ran, as it is in the repository."""
+    return "\n\n".join(textwrap.dedent(inspect.getsource(function)).strip() for function in functions)
+
+
+def code(text: str) -> str:
+    return f"```python\n{textwrap.dedent(text).strip()}\n```"
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+STATS_HEADER = ["samples", "mean pixel", "diversity", "distance to nearest real"]
+STATS_NOTE = (
+    "*mean pixel* is in [-1, 1] (MNIST is mostly black background: about -0.76); *diversity* is the "
+    "per-pixel standard deviation across the batch; *distance to nearest real* is the RMS pixel distance "
+    "from each sample to its nearest MNIST test image (lower: more digit-like)."
+)
+
+
+def stats_table(stats: Mapping[str, SampleStats]) -> str:
+    rows = [
+        [label, f"{sample.mean_pixel:.3f}", f"{sample.diversity:.3f}", f"{sample.nn_rms:.3f}"]
+        for label, sample in stats.items()
+    ]
+    return table(STATS_HEADER, rows)
+
+
+LOSS_COLUMNS = ["d_loss", "g_loss", "D(x)", "D(G(z))"]
+
+
+def losses_table(first_column: str, late: Mapping[str, np.ndarray], labels: Mapping[str, str]) -> str:
+    """One row per run of its late mean losses (harness.late_means), under the run's label."""
+    rows = [[labels[run], *(f"{value:.3f}" for value in values)] for run, values in late.items()]
+    return table([first_column, *LOSS_COLUMNS], rows)
+
+
+def updates(counts: Mapping[str, int]) -> str:
+    return f"{counts['generator']} G + {counts['discriminator']} D"

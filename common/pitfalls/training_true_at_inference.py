@@ -1,0 +1,107 @@
+"""Pitfall 4: sampling with training=True.
+
+Batch norm then normalizes with the statistics of the batch it is given, so an image depends on the other
+z in its batch and on the batch size. The broken sampler is the probe's `batch_mode` generator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from common.pitfalls.harness import Runs, open_probe, to_levels
+from common.pitfalls.sections import Section, code, rows_figure
+
+FIGURE = "training_true_at_inference.png"
+VARIANTS = ()  # measured on the fixed run's weights
+
+
+class TrainingAtInference(NamedTuple):
+    contexts: tuple[str, ...]
+    batch_mode_difference: tuple[float, float]  # same z across contexts, training=True: 8-bit (max, mean)
+    inference_difference: tuple[float, float]  # the same with the project's sampler
+    images: dict[str, np.ndarray]  # "training=True" / "training=False" -> [contexts, 8, H, W, C]
+
+
+def pixel_spread(stack: np.ndarray) -> np.ndarray:
+    """Per pixel: max - min over the stack's first axis (the batches), in 8-bit levels."""
+    levels = to_levels(stack)
+    return levels.max(axis=0) - levels.min(axis=0)
+
+
+def spread(stack: np.ndarray) -> tuple[float, float]:
+    """(max, mean) over the pixels of their spread across the batches."""
+    difference = pixel_spread(stack)
+    return float(difference.max()), float(difference.mean())
+
+
+def measure(runs: Runs, watched: int = 8) -> TrainingAtInference:
+    companions = runs.size.companions
+    watched_noise = runs.noise(watched)
+    others = {draw: runs.noise(companions, seed_offset=draw) for draw in (1, 2)}
+    # A batch of near-identical companions: its statistics are those of one image.
+    alike = np.repeat(others[1][:1], companions, axis=0)
+    contexts = {
+        f"with {companions} other z (draw 1)": np.concatenate([watched_noise, others[1]]),
+        f"with {companions} other z (draw 2)": np.concatenate([watched_noise, others[2]]),
+        f"with {companions} copies of one z": np.concatenate([watched_noise, alike]),
+        f"the {watched} alone": watched_noise,
+    }
+    images = {}
+    with open_probe(runs) as probe:
+        probe.load(runs.weights())
+        for label, generate in (("training=True", probe.batch_mode), ("training=False", probe.inference)):
+            in_batches = [generate(batch)[:watched] for batch in contexts.values()]
+            one_by_one = np.concatenate(
+                [generate(watched_noise[index : index + 1]) for index in range(watched)]
+            )
+            images[label] = np.stack([*in_batches, one_by_one])
+    return TrainingAtInference(
+        (*contexts, "each in a batch of one"),
+        spread(images["training=True"]),
+        spread(images["training=False"]),
+        images,
+    )
+
+
+def section(result: TrainingAtInference, out: Path) -> Section:
+    rows = {}
+    for mode in ("training=True", "training=False"):
+        for context, images in zip(result.contexts, result.images[mode], strict=True):
+            rows[f"{mode}: the same 8 z {context}"] = images
+        # Shown as an image: the spread, x4 and mapped back to [-1, 1] (black: identical in every batch).
+        rows[f"{mode}: max - min over the {len(result.contexts)} batches, x4"] = (
+            np.minimum(pixel_spread(result.images[mode]) * 4, 255) / 127.5 - 1.0
+        )
+    rows_figure(out / FIGURE, rows, "The same 8 z in different batches")
+    text = f"""
+**What goes wrong.** A sampler built with `training=True` normalizes with the statistics of the batch it
+is given, so an image depends on the other z in its batch and on the batch size. It also adds update
+ops that would pull the moving averages towards the sampling batches if something ran them.
+
+**The broken code:**
+
+{
+        code('''
+samples = generator(z, training=True)   # BN on this batch's statistics
+''')
+    }
+
+**The fix:** sample with `training=False` (`common.gan.build_sampler`), which uses the moving statistics
+and is a function of z alone.
+
+**Measured** on the fixed run's final weights (dropout off in both, to isolate batch norm): 8 fixed z,
+placed in {len(result.contexts)} batches ({", ".join(result.contexts)}).
+The same z gives images that differ by up to **{result.batch_mode_difference[0]:.0f}** 8-bit levels
+(mean spread {result.batch_mode_difference[1]:.2f}) with `training=True`, and by
+{result.inference_difference[0]:.0f} (mean {result.inference_difference[1]:.2f}) with the project's sampler.
+
+![batch dependence]({FIGURE})
+"""
+    headline = (
+        f"same z, different batch: up to {result.batch_mode_difference[0]:.0f} levels apart "
+        f"(sampler: {result.inference_difference[0]:.0f})"
+    )
+    return Section("4. training=True at inference", FIGURE, text, headline)
