@@ -14,10 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from common.command import OneLineParser, UsageError, exit_code
-from common.config import ARCHITECTURE_FIELDS, LR_DECAYS, PRECISIONS, Config, ConfigError, resolve
+from common.config import (
+    ARCHITECTURE_FIELDS,
+    LR_DECAYS,
+    PRECISIONS,
+    RESUME_FIXED_FIELDS,
+    Config,
+    ConfigError,
+    resolve,
+)
 from common.gan import ArchSpec
-from common.modules import DatasetModule
+from common.modules import DatasetModule, open_run
 from common.rundir import RunDir, RunDirError, check_writable_dir
+
+# `sample` holds all its images in memory and a grid of them in one PNG: past this it is not a sample.
+MAX_SAMPLES = 100_000
 
 
 def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
@@ -115,28 +126,32 @@ def config_flags(args: argparse.Namespace, module: DatasetModule) -> dict[str, A
 
 def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tuple[ArchSpec, Config, RunDir]:
     flags = config_flags(args, module)
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out is empty: name the run directory (default runs/DATASET)")
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         run = RunDir(args.out)
         if not run.has_run():
             raise RunDirError(f"--resume: {run.path} holds no run (no config.json)")
-        if not run.latest_checkpoint():
-            raise RunDirError(f"--resume: {run.path} has no checkpoint to resume from")
+        record, _, _ = open_run(run, module, f"train --resume --out {run.path}")
         # Runs from before --precision existed trained in float32: resume them in it, not in `auto`.
-        saved = Config.from_dict({"precision": "float32", **run.read_config()["config"]})
+        saved = Config.from_dict({"precision": "float32", **record["config"]})
         for field in ARCHITECTURE_FIELDS:
             if flags.get(field) is not None and flags[field] != getattr(saved, field):
                 raise ConfigError(
                     f"--resume with a different architecture: {field} is {getattr(saved, field)!r} in "
                     f"{run.path}, not {flags[field]!r}; start a new run with another --out"
                 )
+        for field in RESUME_FIXED_FIELDS:
+            if flags.get(field) is not None and flags[field] != getattr(saved, field):
+                raise ConfigError(
+                    f"--resume with another --{field.replace('_', '-')} ({flags[field]!r}; the run has "
+                    f"{getattr(saved, field)!r}) would change the data order, so the run would no longer be "
+                    "the one that never stopped; start a new run with another --out"
+                )
         given = {k: v for k, v in flags.items() if v is not None and k != "out"}  # out: the run's own path
         config = saved.replace(**given, out=str(run.path))
-        if config.arch not in module.architectures:
-            raise ConfigError(
-                f"--resume: {run.path} was trained with arch {config.arch!r}, unknown to {module.prog}"
-            )
         return module.architectures[config.arch], config.validate(), run
 
     arch = flags.get("arch") or module.default_arch
@@ -153,9 +168,11 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
     config = resolve(base, flags)
     run = RunDir(config.out)
     check_writable_dir(run.path)
-    if run.has_run():
+    found = run.run_files()
+    if found:
+        what = "a run" if run.has_run() else f"run files ({', '.join(found)}) but no config.json"
         raise RunDirError(
-            f"{run.path} already holds a run: add --resume to continue it, or choose another --out"
+            f"{run.path} already holds {what}: add --resume to continue it, or choose another --out"
         )
     return spec, config, run
 
@@ -194,16 +211,18 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
         raise UsageError(f"--out must end in .png (a grid) or .npy (a uint8 array), got {out.name!r}")
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    if args.n > MAX_SAMPLES:
+        raise UsageError(
+            f"--n {args.n} is more than the {MAX_SAMPLES} images one sample command writes (they are held "
+            "in memory); run it several times with different --seed values"
+        )
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     if out.exists() and out.is_dir():
         raise UsageError(f"--out {out} is a directory")
     check_writable_dir(out.parent if str(out.parent) else Path("."))
     run = RunDir(args.run)
-    config = Config.from_dict(run.read_config()["config"])
-    if config.arch not in module.architectures:
-        raise ConfigError(f"{run.path} was trained with arch {config.arch!r}, unknown to {module.prog}")
-    spec = module.architectures[config.arch]
+    _, config, spec = open_run(run, module, f"sample --run {run.path} --out {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with Generator(run, spec, config) as generator:
         images = generator.generate(args.n, config.seed if args.seed is None else args.seed)

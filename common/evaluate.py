@@ -237,7 +237,7 @@ def evaluate_run(
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
     config = Config.from_dict(record["config"])
-    spec = run_architecture(config)
+    spec = run_architecture(config, record)  # also checks the recorded image shape
     checkpoint = run.latest_checkpoint()
     if not checkpoint:
         raise RunDirError(f"{run.path} has no checkpoint to evaluate (train it first)")
