@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -101,11 +102,15 @@ def test_existing_run_needs_resume(trained, capsys):
 def test_resume_without_checkpoint(tmp_path, capsys):
     assert cli(["train", *FAST, "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "no run" in error_line(capsys)
+    # A run killed (kill -9) before its first checkpoint: --resume starts it again from step 0.
     run = tmp_path / "no-ckpt"
-    run.mkdir()
-    (run / "config.json").write_text(json.dumps({"config": {}}))
-    assert cli(["train", *FAST, "--out", str(run), "--resume"]) == 2
-    assert "no checkpoint" in error_line(capsys)
+    flags = ["--out", str(run), "--max-steps", "4", "--log-every", "2", "--checkpoint-every", "4"]
+    assert cli(["train", *FAST, *flags]) == 0
+    shutil.rmtree(run / "checkpoints")
+    assert cli(["train", *FAST, "--out", str(run), "--resume"]) == 0
+    assert "starting the run from step 0" in capsys.readouterr().err
+    assert [row["step"] for row in RunDir(run).read_history()] == [2, 4]
+    assert RunDir(run).latest_checkpoint().endswith("model.ckpt-4")
 
 
 @pytest.mark.parametrize(
