@@ -257,6 +257,20 @@ def train(
         raise err from None
 
 
+def check_checkpoint_fits(checkpoint: str, graph: tf.Graph) -> None:
+    """RunDirError unless every variable of `graph` has its shape in `checkpoint`: a restore does not
+    check shapes (it assigns whatever it reads), so a config.json edited by hand would otherwise only
+    fail at the first step, after the run's files were rewritten."""
+    saved = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+    for variable in graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
+        name, shape = variable.op.name, variable.shape.as_list()
+        if name in saved and list(saved[name]) != shape:
+            raise RunDirError(
+                f"cannot restore {checkpoint}: {name} has shape {list(saved[name])} there but {shape} in "
+                "this run's graph (config.json does not match the checkpoints)"
+            )
+
+
 class _Failure(Exception):
     """How _train_session failed: the error, what it was writing, the step and the last checkpoint saved."""
 
@@ -297,6 +311,7 @@ def _train_session(
             sess.run(gan.init)
             sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: data.images})
             if checkpoint:
+                check_checkpoint_fits(checkpoint, graph)
                 try:
                     gan.saver.restore(sess, checkpoint)
                 except (tf.errors.OpError, ValueError) as err:
