@@ -326,8 +326,11 @@ def _train_session(
             # Only now, with the checkpoint restored, is anything in the run directory written.
             if resume:
                 record["resumed"] = run.read_config().get("resumed", []) + [checkpoint]
-            run.create()
+            # config.json first, then the subfolders: a kill -9 between the two leaves a run that --resume
+            # takes, never a folder of empty run subfolders without config.json (refused as a damaged run).
+            run.path.mkdir(parents=True, exist_ok=True)
             run.write_config(record)
+            run.create()
             # Columns a hook adds (a `columns` attribute, e.g. common.evaluate's fid, kid) join the header.
             columns = list(HISTORY_COLUMNS) + [c for hook in hooks for c in getattr(hook, "columns", ())]
             writing = "history.csv"

@@ -17,10 +17,10 @@ import pytest
 import common.train
 from common.compare import main as compare_main
 from common.evaluate import main as evaluate_main
-from common.rundir import RunDir
+from common.rundir import RunDir, checkpoint_problem
 from dcgan_cifar.__main__ import cli as cifar_cli
 from dcgan_mnist.__main__ import cli as mnist_cli
-from tests.conftest import REPO, checkpoint_values, synthetic_cifar_dir, synthetic_mnist_dir
+from tests.conftest import REPO, assert_same_run, checkpoint_values, synthetic_cifar_dir, synthetic_mnist_dir
 
 MNIST = ["--data-dir", synthetic_mnist_dir(), "--batch-size", "16", "--no-progress"]
 CIFAR = ["--data-dir", synthetic_cifar_dir(), "--batch-size", "16", "--no-progress"]
@@ -378,3 +378,51 @@ def test_history_rows_past_the_restored_checkpoint_are_dropped(mnist_run, copy_o
         path.unlink()  # as if killed after logging step 10 with checkpoint 4 the last one written
     assert mnist_cli(["train", *MNIST, "--out", str(run), "--resume", "--max-steps", "6"]) == 0
     assert [row["step"] for row in RunDir(run).read_history()] == [2, 4, 6]
+
+
+# ----------------------------------------------------------------------------- fault injection: kill -9
+@pytest.mark.slow  # five training processes: about 3 minutes on 2 shared cores; .ci/run runs it
+def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_run(tmp_path):
+    """SIGKILL a training process at random moments, resume each time: the run ends with the very weights
+    and losses of a run that never stopped, and every checkpoint left behind restores."""
+    flags = [
+        "--max-steps",
+        "12",
+        "--log-every",
+        "1",
+        "--sample-every",
+        "4",
+        "--checkpoint-every",
+        "3",
+        "--seed",
+        "2",
+    ]
+    straight, faulted = tmp_path / "straight", tmp_path / "faulted"
+    assert mnist_cli(["train", *MNIST, "--out", str(straight), *flags]) == 0
+    rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
+    kills = 0
+    for _ in range(4):
+        resume = ["--resume"] if (faulted / "config.json").exists() else []  # what a user would type
+        process = start_training(faulted, *flags, *resume)
+        rows = len(RunDir(faulted).read_history()) if (faulted / "history.csv").exists() else 0
+        target = int(rng.integers(0, 5))  # a few more rows, then a random fraction of a step or two
+        deadline = time.monotonic() + 240
+        while process.poll() is None and time.monotonic() < deadline:
+            if (faulted / "history.csv").exists() and len(RunDir(faulted).read_history()) >= rows + target:
+                break
+            time.sleep(0.01)
+        time.sleep(float(rng.uniform(0, 0.5)))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.communicate()
+        for prefix in RunDir(faulted).checkpoint_prefixes():  # every checkpoint left behind restores
+            assert checkpoint_problem(prefix) is None, prefix
+        if (faulted / "history.csv").exists():
+            RunDir(faulted).read_history()  # parses, whatever moment the kill hit
+    resume = ["--resume"] if (faulted / "config.json").exists() else []
+    assert mnist_cli(["train", *MNIST, "--out", str(faulted), *flags, *resume]) == 0
+    assert kills >= 1
+    assert_same_run(straight, faulted)
+    for prefix in RunDir(faulted).checkpoint_prefixes():
+        assert checkpoint_problem(prefix) is None, prefix
