@@ -19,14 +19,18 @@ from common.config import (
     LOSSES,
     LR_DECAYS,
     PRECISIONS,
+    RESUME_FIXED_FIELDS,
     SAMPLER_STATS,
     Config,
     ConfigError,
     resolve,
 )
 from common.gan import ArchSpec
-from common.modules import DatasetModule
+from common.modules import DatasetModule, open_run
 from common.rundir import RunDir, RunDirError, check_writable_dir
+
+# `sample` holds all its images in memory and a grid of them in one PNG: past this it is not a sample.
+MAX_SAMPLES = 100_000
 
 
 def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
@@ -127,6 +131,11 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy (uint8 array)")
     sample.add_argument("--seed", type=int, help="noise seed (the run's seed)")
     sample.add_argument(
+        "--checkpoint",
+        default="latest",
+        help="which checkpoint: latest (default), best (the lowest tracked FID), or a step number",
+    )
+    sample.add_argument(
         "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
     )
     return parser
@@ -142,28 +151,32 @@ def config_flags(args: argparse.Namespace, module: DatasetModule) -> dict[str, A
 
 def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tuple[ArchSpec, Config, RunDir]:
     flags = config_flags(args, module)
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out is empty: name the run directory (default runs/DATASET)")
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
         run = RunDir(args.out)
         if not run.has_run():
             raise RunDirError(f"--resume: {run.path} holds no run (no config.json)")
-        if not run.latest_checkpoint():
-            raise RunDirError(f"--resume: {run.path} has no checkpoint to resume from")
+        record, _, _ = open_run(run, module, f"train --resume --out {run.path}")
         # Runs from before --precision existed trained in float32: resume them in it, not in `auto`.
-        saved = Config.from_dict({"precision": "float32", **run.read_config()["config"]})
+        saved = Config.from_dict({"precision": "float32", **record["config"]})
         for field in ARCHITECTURE_FIELDS:
             if flags.get(field) is not None and flags[field] != getattr(saved, field):
                 raise ConfigError(
                     f"--resume with a different architecture: {field} is {getattr(saved, field)!r} in "
                     f"{run.path}, not {flags[field]!r}; start a new run with another --out"
                 )
+        for field in RESUME_FIXED_FIELDS:
+            if flags.get(field) is not None and flags[field] != getattr(saved, field):
+                raise ConfigError(
+                    f"--resume with another --{field.replace('_', '-')} ({flags[field]!r}; the run has "
+                    f"{getattr(saved, field)!r}) would change the data order, so the run would no longer be "
+                    "the one that never stopped; start a new run with another --out"
+                )
         given = {k: v for k, v in flags.items() if v is not None and k != "out"}  # out: the run's own path
         config = saved.replace(**given, out=str(run.path))
-        if config.arch not in module.architectures:
-            raise ConfigError(
-                f"--resume: {run.path} was trained with arch {config.arch!r}, unknown to {module.prog}"
-            )
         return module.architectures[config.arch], config.validate(), run
 
     arch = flags.get("arch") or module.default_arch
@@ -180,20 +193,24 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
     config = resolve(base, flags)
     run = RunDir(config.out)
     check_writable_dir(run.path)
-    if run.has_run():
+    found = run.run_files()
+    if found:
+        what = "a run" if run.has_run() else f"run files ({', '.join(found)}) but no config.json"
         raise RunDirError(
-            f"{run.path} already holds a run: add --resume to continue it, or choose another --out"
+            f"{run.path} already holds {what}: add --resume to continue it, or choose another --out"
         )
     return spec, config, run
 
 
 def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
-    from common.train import NanLossError, train
+    from common.train import NanLossError, total_steps, train
 
     spec, config, run = resolve_train_config(args, module)
     data = module.load_data(config)  # before anything is written: bad data leaves no run directory
     evaluator = None
-    if config.eval_every > 0:
+    # Quality is tracked when the run is long enough to reach an evaluation (the classifier it needs is
+    # trained once per data set and cached: a short smoke run should not pay for it).
+    if 0 < config.eval_every <= total_steps(config, len(data.images)):
         from common.evaluate import TrainingEvaluator
 
         evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
@@ -210,6 +227,13 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
         f"trained to step {result.steps}: {result.seconds:.1f} s in this run of the command "
         f"({result.images_per_second:.1f} images/s); run directory: {result.run_dir}"
     )
+    if result.best:
+        print(
+            f"best tracked FID {result.best['fid']:.2f} at step {result.best['step']}, kept in "
+            f"{run.best} (sample it with --checkpoint best)"
+        )
+    for stretch in result.collapses:
+        print(f"collapse: {stretch.describe()}")
     return 0
 
 
@@ -221,18 +245,21 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
         raise UsageError(f"--out must end in .png (a grid) or .npy (a uint8 array), got {out.name!r}")
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    if args.n > MAX_SAMPLES:
+        raise UsageError(
+            f"--n {args.n} is more than the {MAX_SAMPLES} images one sample command writes (they are held "
+            "in memory); run it several times with different --seed values"
+        )
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     if out.exists() and out.is_dir():
         raise UsageError(f"--out {out} is a directory")
     check_writable_dir(out.parent if str(out.parent) else Path("."))
     run = RunDir(args.run)
-    config = Config.from_dict(run.read_config()["config"])
-    if config.arch not in module.architectures:
-        raise ConfigError(f"{run.path} was trained with arch {config.arch!r}, unknown to {module.prog}")
-    spec = module.architectures[config.arch]
+    _, config, spec = open_run(run, module, f"sample --run {run.path} --out {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with Generator.from_run(run, spec, config, sampler_stats=args.sampler_stats) as generator:
+    checkpoint = run.resolve_checkpoint(args.checkpoint)
+    with Generator.from_run(run, spec, config, checkpoint, args.sampler_stats) as generator:
         images = generator.generate(args.n, config.seed if args.seed is None else args.seed)
     write_images(images, out)
     source = f"{generator.checkpoint}, {generator.sampler_stats} statistics"

@@ -1,15 +1,18 @@
 """What every command line of the project shares: one-line usage errors and the exit codes.
 
 A user error (bad flag, bad data, an unusable run directory) prints one line and exits 2; Ctrl-C exits
-130. The dataset modules' CLI (common.cli), common.evaluate, common.compare, the pitfalls lab and the
+130 and SIGTERM 143 (128 + the signal's number, what a shell reports for a process the signal ended).
+The dataset modules' CLI (common.cli), common.evaluate, common.compare, the pitfalls lab and the
 benchmarks all import this, and it imports none of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from common.config import ConfigError
 from common.data import DataError
@@ -27,16 +30,39 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every `except KeyboardInterrupt` that saves
+    work (the training loop's checkpoint) does the same for a scheduler's, Docker's or `timeout`'s stop."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated in the main thread (after the running TensorFlow op
+    returns, as Ctrl-C does); the previous handler is restored afterwards."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 USER_ERRORS = (DataError, ConfigError, RunDirError, UsageError)
 
 
 def exit_code(prog: str, command: Callable[[], int]) -> int:
-    """Run a command's body: a user error prints one line and gives 2, Ctrl-C gives 130."""
+    """Run a command's body: a user error prints one line and gives 2, Ctrl-C gives 130, SIGTERM 143."""
     try:
         return command()
     except USER_ERRORS as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        if not getattr(err, "reported", False):  # the training loop says itself what it saved
+            print(
+                f"{prog}: {'terminated' if isinstance(err, Terminated) else 'interrupted'}", file=sys.stderr
+            )
+        return 143 if isinstance(err, Terminated) else 130

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from common.command import OneLineParser, exit_code
+from common.config import Config
 from common.data import CIFAR10_CLASSES
+from common.modules import run_architecture
 from common.rundir import (
     HISTORY_COLUMNS,
     RunDir,
@@ -79,8 +81,10 @@ def read_run(path: str | Path, label: str) -> Run:
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
     record = run.read_config()  # RunDirError when there is no config.json
-    if not isinstance(record.get("config"), dict):
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f"{run.config} is not a run's config.json (no 'config' settings)")
+    # A config.json another module rewrote (a data set beside another's image shape) is not compared.
+    run_architecture(Config.from_dict(record["config"]), record)
     try:
         history = run.read_history()
     except (ValueError, KeyError, OSError) as err:

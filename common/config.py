@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,8 +67,8 @@ class Config:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     grid_size: int = 25
-    eval_every: int = 0  # 0: never; see common.evaluate
-    eval_samples: int = 2000
+    eval_every: int = 250  # 0: never; see common.evaluate (quality tracking, the best checkpoint)
+    eval_samples: int = 500
     sampler_stats: str = "recalibrated"  # how grids, `sample` and evaluations get BN statistics
 
     @property
@@ -83,11 +84,34 @@ class Config:
         return self.learning_rate if self.d_learning_rate is None else self.d_learning_rate
 
     def validate(self) -> Config:
-        """Raise ConfigError for any setting no run can use; return self."""
+        """Raise ConfigError for any setting no run can use; return self.
+
+        Every number is checked here, before anything is written: a NaN, an infinity or an absurd size
+        would otherwise only show at step 1, as a non-finite loss or an allocation failure.
+        """
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+        for name in _OPTIONAL_FLOAT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"--{name.replace('_', '-')} must be an integer, got {value!r}")
         positive = ("epochs", "batch_size", "noise_dim", "log_every", "sample_every", "checkpoint_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name, limit in _UPPER_LIMITS.items():
+            if getattr(self, name) > limit:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be at most {limit}, got {getattr(self, name)}"
+                )
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"--max-steps must be at least 1, got {self.max_steps}")
         if self.seed < 0:
@@ -106,6 +130,12 @@ class Config:
             raise ConfigError(f"--bn-momentum must be in [0, 1), got {self.bn_momentum}")
         if self.learning_rate <= 0:
             raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.beta1 < 1.0:
+            raise ConfigError(f"--beta1 must be in [0, 1), got {self.beta1}")
+        if self.bn_epsilon <= 0:
+            raise ConfigError(f"--bn-epsilon must be positive, got {self.bn_epsilon}")
+        if not 0.0 <= self.lrelu_alpha < 1.0:
+            raise ConfigError(f"--lrelu-alpha must be in [0, 1), got {self.lrelu_alpha}")
         if self.noise not in ("uniform", "normal"):
             raise ConfigError(f"--noise must be uniform or normal, got {self.noise!r}")
         if self.quirks not in ("fixed", "original"):
@@ -145,9 +175,37 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+_FLOAT_FIELDS = (
+    "learning_rate",
+    "beta1",
+    "label_smoothing",
+    "lrelu_alpha",
+    "keep_prob",
+    "bn_momentum",
+    "bn_epsilon",
+    "g_ema_decay",
+)
+_OPTIONAL_FLOAT_FIELDS = ("d_learning_rate", "g_keep_prob")  # None: the setting they refine
+_INT_FIELDS = (
+    "epochs", "max_steps", "batch_size", "noise_dim", "seed", "log_every", "sample_every",
+    "checkpoint_every", "keep_checkpoints", "grid_size", "eval_every", "eval_samples",
+)  # fmt: skip
+# Far above any DCGAN setting, far below what exhausts memory in the graph or in one sess.run: a run
+# past them would fail at step 1 (or crawl) instead of at the command line.
+_UPPER_LIMITS = {
+    "noise_dim": 10_000,
+    "batch_size": 65_536,
+    "grid_size": 1_024,
+    "epochs": 1_000_000,
+    "seed": 2**31 - 1,  # TensorFlow's op seeds
+}
+
 # Settings that define the graph's variables or the data it learns: a checkpoint only fits a run that
 # agrees on all of them, so --resume refuses to change them.
 ARCHITECTURE_FIELDS = ("dataset", "arch", "class_label", "noise_dim", "quirks", "recipe", "g_ema_decay")
+# Settings the data order and the noise are drawn from: changing them on --resume would silently make
+# another run than the one that never stopped, so --resume refuses them too.
+RESUME_FIXED_FIELDS = ("batch_size", "seed")
 
 
 def resolve(spec_defaults: Mapping[str, Any], flags: Mapping[str, Any]) -> Config:

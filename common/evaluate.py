@@ -236,16 +236,16 @@ def evaluate_run(
     seed: int = 0,
     progress: bool = True,
     sampler_stats: str | None = None,
+    checkpoint: str | None = None,
 ) -> dict[str, Any]:
-    """Everything eval.json holds for the run's latest checkpoint (see the module docstring)."""
+    """Everything eval.json holds for one checkpoint of the run: `checkpoint` is latest (None), best or
+    a step (RunDir.resolve_checkpoint); see the module docstring."""
     record = run.read_config()
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
     config = Config.from_dict(record["config"])
-    spec = run_architecture(config)
-    checkpoint = run.latest_checkpoint()
-    if not checkpoint:
-        raise RunDirError(f"{run.path} has no checkpoint to evaluate (train it first)")
+    spec = run_architecture(config, record)  # also checks the recorded image shape
+    checkpoint = run.resolve_checkpoint(checkpoint)
     data_dir = data_dir or config.data_dir
     test = real_images(config.dataset, "test", data_dir, config.class_label)
     which = f"{config.dataset} test images" + (
@@ -380,6 +380,24 @@ class TrainingEvaluator:
         self.reference = image_features(self.classifier, _subset(test.images, n, rng))
         self.noise = sample_noise(config, n, seed, EVAL_STREAM)  # the same noise at every evaluation
         self.seed = seed
+        # The scale at this n, once: uniform noise images' FID (a collapse is worse than it) and two
+        # disjoint real sets' FID (what a perfect generator would get), for config.json and the watch.
+        noise = image_features(self.classifier, noise_images(n, tuple(test.images.shape[1:]), seed))
+        self.noise_fid = fid(noise.features, self.reference.features)
+        # (From the test split alone: with fewer than 2n test images the floor is measured at a smaller n.)
+        floor_a, floor_b, _ = floor_sets(test.images, lambda: test.images[:0], n, rng)
+        floor = [image_features(self.classifier, images).features for images in (floor_a, floor_b)]
+        self.real_fid = fid(*floor)
+        self.record = {
+            "tracking": {
+                "n": n,
+                "every": config.eval_every,
+                "sampler_stats": config.sampler_stats,
+                "noise_fid": self.noise_fid,
+                "real_fid": self.real_fid,
+                "real_fid_n": len(floor_a),
+            }
+        }
         self.writer: Any = None
         self.last_step: int | None = None
 
@@ -434,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--n", type=int, help=f"generated and real images compared (default {DEFAULT_N}, or all the test set)"
     )
     parser.add_argument("--data-dir", help="where the data files are (default: the run's own setting)")
+    parser.add_argument(
+        "--checkpoint",
+        default="latest",
+        help="latest (default), best (the lowest tracked FID) or a step number",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise and of the image subsets (0)")
     parser.add_argument(
         "--sampler-stats",
@@ -457,7 +480,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
     result = evaluate_run(
-        run, args.n, args.data_dir, args.seed, progress=not args.no_progress, sampler_stats=args.sampler_stats
+        run,
+        args.n,
+        args.data_dir,
+        args.seed,
+        progress=not args.no_progress,
+        sampler_stats=args.sampler_stats,
+        checkpoint=args.checkpoint,
     )
     write_eval(run, result)
     print(summary_table(result))

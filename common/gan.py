@@ -367,7 +367,8 @@ class GANGraph(NamedTuple):
     sampler: Sampler
     summaries: Summaries
     init: tf.Operation
-    saver: v1.train.Saver
+    saver: v1.train.Saver  # the rotating last --keep-checkpoints checkpoints
+    best_saver: v1.train.Saver  # the one best checkpoint (checkpoints/best/), never rotated away
 
 
 # How a train op picks the batch-norm updates it waits for: (tower, network, config) -> update ops.
@@ -463,7 +464,8 @@ def build_gan(
     init = tf.group(v1.global_variables_initializer(), name="init")
     # Relative paths in checkpoints/checkpoint: a run directory can be moved or copied.
     saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, save_relative_paths=True, name="saver")
-    return GANGraph(spec, inputs, towers, losses, train, sampler, Summaries(scalars), init, saver)
+    best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True, name="best_saver")
+    return GANGraph(spec, inputs, towers, losses, train, sampler, Summaries(scalars), init, saver, best_saver)
 
 
 def parameter_counts() -> dict[str, int]:

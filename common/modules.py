@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from common.config import Config, ConfigError
 from common.data import ImageSet
 from common.gan import ArchSpec
+from common.rundir import RunDir, RunDirError
 
 ENTRY_POINT_GROUP = "dcgan_tf1.dataset_modules"
 
@@ -58,9 +59,49 @@ def module_for_dataset(dataset: str) -> DatasetModule:
     raise ConfigError(f"data set {dataset!r} belongs to no installed dataset module (known: {known})")
 
 
-def run_architecture(config: Config) -> ArchSpec:
-    """The ArchSpec a run's config names, from the module of its data set."""
+def run_architecture(config: Config, record: Mapping[str, Any] | None = None) -> ArchSpec:
+    """The ArchSpec a run's config names, from the module of its data set; with the run's `record`
+    (config.json), also checked against the image shape recorded there."""
     module = module_for_dataset(config.dataset)
     if config.arch not in module.architectures:
         raise ConfigError(f"the run's architecture {config.arch!r} is unknown for data set {config.dataset}")
-    return module.architectures[config.arch]
+    spec = module.architectures[config.arch]
+    recorded = record.get("architecture") if isinstance(record, Mapping) else None
+    shape = recorded.get("image_shape") if isinstance(recorded, Mapping) else None
+    if shape is not None and list(shape) != list(spec.image_shape):
+        raise RunDirError(
+            f"config.json says images of shape {list(shape)}, but {config.dataset} / {config.arch} makes "
+            f"{list(spec.image_shape)}: the file was changed by another program; restore it from the run's "
+            "own settings"
+        )
+    return spec
+
+
+def run_settings(run: RunDir) -> tuple[dict[str, Any], Config]:
+    """config.json of a run and the Config in it; RunDirError (exit 2) when it holds no run settings."""
+    record = run.read_config()
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
+    try:
+        return record, Config.from_dict(record["config"])
+    except (TypeError, ValueError) as err:
+        raise RunDirError(f"{run.config}: unusable settings ({err})") from err
+
+
+def open_run(
+    run: RunDir, module: DatasetModule | None, command: str
+) -> tuple[dict[str, Any], Config, ArchSpec]:
+    """A run's config.json, Config and ArchSpec, checked before anything is read or written: the run
+    belongs to `module` (None: any module) and its recorded image shape is its architecture's.
+
+    `command` is what the user ran (e.g. "sample --run RUN"): a run of another module is refused with
+    the command that opens it (ConfigError, exit 2).
+    """
+    record, config = run_settings(run)
+    owner = module_for_dataset(config.dataset)
+    if module is not None and owner.prog != module.prog:
+        raise ConfigError(
+            f"{run.path} is a {config.dataset} run, which {module.prog} cannot open: use "
+            f"`python -m {owner.prog} {command}`"
+        )
+    return record, config, run_architecture(config, record)

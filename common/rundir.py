@@ -15,21 +15,45 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import io
 import json
 import math
 import os
+import re
+import shutil
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-HISTORY_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "seconds", "images_per_second")
+# collapsed: 1 while common.watch sees a sustained collapse (D(G(z)) pinned near 0 or 1, or worse than noise)
+HISTORY_COLUMNS = (
+    "step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "seconds", "images_per_second", "collapsed",
+)  # fmt: skip
 
 
 class RunDirError(ValueError):
     """An output directory a run cannot use. The CLI prints it on one line and exits 2."""
+
+
+class DiskFullError(RunDirError):
+    """The disk filled up while a run wrote its files. The CLI prints it on one line and exits 2."""
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC, from Python (OSError) or from TensorFlow's C++ writers (an OpError whose text says so)."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "No space left on device" in str(err)  # TensorFlow's errors carry only the text
+
+
+# The files and folders a run writes: a folder holding any of them holds a run (or what is left of one).
+RUN_FILES = ("config.json", "history.csv", "samples", "checkpoints", "events", "loss.png", "progress.gif")
+_CHECKPOINT_FILE = re.compile(r"model\.ckpt-(\d+)\.(index|meta|data-\d+-of-\d+)")
 
 
 @contextlib.contextmanager
@@ -122,6 +146,20 @@ class RunDir:
     def has_run(self) -> bool:
         return self.config.exists()
 
+    def run_files(self) -> list[str]:
+        """The run files (RUN_FILES) this folder holds: any of them means a run was here."""
+        return [name for name in RUN_FILES if (self.path / name).exists()]
+
+    def remove_run_files(self) -> None:
+        """Delete what a run writes here (RUN_FILES), and nothing else: for a run that failed before its
+        first checkpoint, in a folder that held no run files when it started."""
+        for name in RUN_FILES:
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+
     # config.json ------------------------------------------------------------------------------------
     def write_config(self, record: Mapping[str, Any]) -> None:
         atomic_write_bytes(self.config, (json.dumps(record, indent=2, default=str) + "\n").encode())
@@ -131,42 +169,157 @@ class RunDir:
             raise RunDirError(f"{self.path} is not a run directory (no config.json)")
         try:
             return json.loads(self.config.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # ValueError: bad JSON and bad UTF-8 alike
             raise RunDirError(f"cannot read {self.config}: {err}") from err
 
     # checkpoints ------------------------------------------------------------------------------------
-    def latest_checkpoint(self) -> str | None:
-        import tensorflow as tf
+    def checkpoint_prefixes(self) -> list[str]:
+        """Every checkpoint in checkpoints/, the newest step first, found by listing the folder: the
+        `checkpoint` state file may be damaged or stale, the files themselves are the truth."""
+        try:
+            names = [p.name for p in self.checkpoints.iterdir()]
+        except OSError:
+            return []
+        steps = {int(m[1]) for m in map(_CHECKPOINT_FILE.fullmatch, names) if m}
+        return [str(self.checkpoints / f"model.ckpt-{step}") for step in sorted(steps, reverse=True)]
 
-        return tf.train.latest_checkpoint(str(self.checkpoints))
+    def latest_checkpoint(self) -> str | None:
+        """The newest checkpoint that reads whole; None when there is none at all.
+
+        A damaged newest one (truncated data, a lost .index) is skipped with one line on stderr naming it
+        and why; when checkpoints exist but none reads, RunDirError names them (the CLI exits 2).
+        """
+        skipped = []
+        for prefix in self.checkpoint_prefixes():
+            problem = checkpoint_problem(prefix)
+            if problem is None:
+                if skipped:
+                    print(
+                        f"warning: skipped {'; '.join(skipped)}; using {Path(prefix).name}", file=sys.stderr
+                    )
+                return prefix
+            skipped.append(f"damaged checkpoint {Path(prefix).name} ({problem})")
+        if skipped:
+            raise RunDirError(f"no checkpoint in {self.checkpoints} restores: {'; '.join(skipped)}")
+        return None
+
+    def remove_temporary_files(self) -> None:
+        """What an interrupted write leaves (TensorFlow's *.tempstate* files and *_temp folders, our own
+        atomic_path temporaries): after a failed write they are garbage, and may be large."""
+        for path in list(self.path.rglob("*")):
+            name = path.name
+            in_checkpoints = path.parent == self.checkpoints
+            if ".tempstate" in name or (in_checkpoints and (name.endswith("_temp") or name.endswith(".tmp"))):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+    def remove_checkpoint(self, step: int) -> None:
+        """Delete the files of the checkpoint of `step` (one whose save failed half way)."""
+        for path in self.checkpoints.glob(f"model.ckpt-{step}.*"):
+            if _CHECKPOINT_FILE.fullmatch(path.name):
+                path.unlink(missing_ok=True)
 
     @property
     def checkpoint_prefix(self) -> str:
         return str(self.checkpoints / "model.ckpt")
 
+    # the best checkpoint ----------------------------------------------------------------------------
+    @property
+    def best(self) -> Path:
+        """checkpoints/best/: the checkpoint with the lowest tracked FID, never rotated away."""
+        return self.checkpoints / "best"
+
+    def best_record(self) -> dict[str, Any] | None:
+        """{"step", "fid", ...} of the kept best checkpoint (checkpoints/best/best.json), or None."""
+        for folder in (self.best, self.checkpoints / "best.old"):  # best.old: a swap a kill interrupted
+            try:
+                record = json.loads((folder / "best.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(record, dict) and {"step", "fid"} <= set(record):
+                return {**record, "checkpoint": str(folder / f"model.ckpt-{int(record['step'])}")}
+        return None
+
+    def keep_best(self, save: Callable[[str], None], record: Mapping[str, Any]) -> None:
+        """Replace checkpoints/best/ with a new checkpoint, atomically: `save(prefix)` writes it into a
+        fresh folder together with best.json, and only then do the folders swap (a kill at any moment
+        leaves the old best or the new one whole; best_record reads a best.old left by a kill)."""
+        fresh = Path(tempfile.mkdtemp(prefix="best.", suffix=".tmp", dir=self.checkpoints))
+        try:
+            save(str(fresh / f"model.ckpt-{int(record['step'])}"))
+            (fresh / "best.json").write_text(json.dumps(dict(record), indent=2) + "\n")
+            old = self.checkpoints / "best.old"
+            shutil.rmtree(old, ignore_errors=True)
+            if self.best.exists():
+                os.replace(self.best, old)
+            os.replace(fresh, self.best)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+
+    def checkpoint_steps(self) -> list[int]:
+        """The steps of the rotating checkpoints that exist, newest first."""
+        return [int(prefix.rsplit("-", 1)[1]) for prefix in self.checkpoint_prefixes()]
+
+    def resolve_checkpoint(self, which: str | int | None) -> str:
+        """`latest` (or None), `best`, or a step number -> that checkpoint's prefix (RunDirError naming
+        what exists when there is no such checkpoint)."""
+        text = "latest" if which is None else str(which).strip().lower()
+        if text == "latest":
+            latest = self.latest_checkpoint()
+            if not latest:
+                raise RunDirError(f"{self.path} has no checkpoint to evaluate or sample (train it first)")
+            return latest
+        best = self.best_record()
+        if text == "best":
+            if best is None:
+                raise RunDirError(
+                    f"{self.path} has no best checkpoint: it is kept while training tracks quality "
+                    "(--eval-every N); use --checkpoint latest or a step"
+                )
+            return best["checkpoint"]
+        if not text.isdigit():
+            raise RunDirError(f"--checkpoint must be best, latest or a step number, got {which!r}")
+        steps = self.checkpoint_steps()
+        if int(text) in steps:
+            return str(self.checkpoints / f"model.ckpt-{int(text)}")
+        if best is not None and int(text) == int(best["step"]):
+            return best["checkpoint"]
+        kept = ", ".join(str(s) for s in sorted(set(steps) | ({int(best["step"])} if best else set())))
+        raise RunDirError(f"{self.path} has no checkpoint of step {text}; kept steps: {kept or 'none'}")
+
     # history.csv ------------------------------------------------------------------------------------
-    def read_history(self) -> list[dict[str, float]]:
+    def _history_text(self) -> str:
+        """history.csv up to its last complete line: a kill in the middle of an append leaves a torn last
+        line without its newline, which is not a row."""
         if not self.history.exists():
-            return []
-        with self.history.open(newline="") as f:
-            return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(f)]
+            return ""
+        text = self.history.read_text()
+        return text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+
+    def read_history(self) -> list[dict[str, float]]:
+        rows = csv.DictReader(io.StringIO(self._history_text(), newline=""))
+        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in rows]
 
     def history_columns(self) -> list[str]:
-        if not self.history.exists():
-            return []
-        with self.history.open(newline="") as f:
-            return next(csv.reader(f), [])
+        return next(csv.reader(io.StringIO(self._history_text(), newline="")), [])
 
     def resume_history(self, last_step: int, columns: list[str]) -> tuple[list[str], list[dict[str, float]]]:
         """Prepare history.csv for a run going on from `last_step`: drop the rows logged after it (they
         came after the checkpoint), and widen the header with any of `columns` it lacks (a resumed run
         that gains columns, e.g. --eval-every). Returns the header and the rows kept."""
-        if not self.history.exists():
-            return list(columns), []
         header = self.history_columns()
+        if not header:  # no file, or a kill before its header was complete
+            return list(columns), []
         header += [c for c in columns if c not in header]
-        with self.history.open(newline="") as f:
-            rows = [row for row in csv.DictReader(f) if int(float(row["step"])) <= last_step]
+        rows = [
+            row
+            for row in csv.DictReader(io.StringIO(self._history_text(), newline=""))
+            if int(float(row["step"])) <= last_step
+        ]
         with atomic_path(self.history) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=header)
             writer.writeheader()
@@ -177,11 +330,29 @@ class RunDir:
         return sorted(self.samples.glob("step_*.png"))
 
 
+def checkpoint_problem(prefix: str) -> str | None:
+    """Why the checkpoint `prefix` cannot be restored (a short reason), or None when every tensor in it
+    reads back: the reader checks each tensor's checksum, so truncated or altered data is caught here."""
+    if not Path(prefix + ".index").exists():
+        return "no .index file"
+    import tensorflow as tf
+
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as err:  # DataLossError, OutOfRangeError, NotFoundError, ...: all mean "damaged"
+        text = str(getattr(err, "message", err)).strip().splitlines()
+        return f"{type(err).__name__}: {text[0][:120] if text else ''}".rstrip(": ")
+    return None
+
+
 class HistoryWriter:
     """Appends rows to history.csv, flushed at once so a crash loses nothing already logged."""
 
     def __init__(self, path: Path, columns: Iterable[str]) -> None:
         self.columns = list(columns)
+        _drop_torn_line(Path(path))
         new = not Path(path).exists() or Path(path).stat().st_size == 0
         self.file = open(path, "a", newline="")  # noqa: SIM115 - kept open for the run
         self.writer = csv.DictWriter(self.file, fieldnames=self.columns, extrasaction="ignore")
@@ -195,6 +366,17 @@ class HistoryWriter:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cut a last line without its newline (a kill in the middle of an append), so that the next row
+    starts a line of its own instead of gluing onto the torn one."""
+    if not path.exists():
+        return
+    with path.open("rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def _format(value: Any) -> str:

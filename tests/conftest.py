@@ -1,16 +1,93 @@
-"""Shared test helpers: where the real data of ../shared/data is, and a marker for tests that need it."""
+"""Shared test helpers: tiny synthetic data sets in the real file formats (for every test of the
+machinery, so that a fresh clone runs them all), where the real data of ../shared/data is (for the tests
+whose point is real data), and a marker for those."""
 
+import atexit
 import csv
+import functools
+import gzip
 import os
+import pickle
+import shutil
+import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# DCGAN_TEST_SHARED_DATA=/nonexistent runs the suite as a fresh clone without ../shared would.
+SHARED_DATA = Path(os.environ.get("DCGAN_TEST_SHARED_DATA") or REPO.parent / "shared" / "data")
+
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 320, 200  # images per split: enough for batches of 16 and n=100 evals
+
+
+@functools.cache
+def _synthetic_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="dcgan-synthetic-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def synthetic_images(n: int, shape: tuple[int, int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images with labels 0..9 that a classifier can tell apart: a bright square whose place is
+    the label (a 2 x 5 layout), on faint noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = rng.integers(0, 40, (n, *shape), dtype=np.uint8)
+    side = shape[0] // 5
+    for i, label in enumerate(labels):
+        row, col = divmod(int(label), 5)
+        top, left = 2 + row * (shape[0] // 2), col * side
+        images[i, top : top + side, left : left + side] = 255
+    return images, labels.astype(np.uint8)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file of uint8 `array` (magic 0x08 + ndim, then the dimensions, big-endian)."""
+    return (
+        struct.pack(">I", 0x0800 + array.ndim)
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + array.tobytes()
+    )
+
+
+@functools.cache
+def synthetic_mnist_dir() -> str:
+    """A folder with the four MNIST IDX .gz files of synthetic 28x28 digits (train and test)."""
+    folder = _synthetic_root() / "mnist"
+    folder.mkdir()
+    for split, n, seed in (("train", SYNTHETIC_TRAIN, 0), ("t10k", SYNTHETIC_TEST, 1)):
+        images, labels = synthetic_images(n, (28, 28, 1), seed)
+        (folder / f"{split}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(idx_bytes(images[..., 0]), mtime=0)
+        )
+        (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels), mtime=0))
+    return str(folder)
+
+
+@functools.cache
+def synthetic_cifar_dir() -> str:
+    """A folder holding cifar-10-batches-py/ (five training batches and a test batch, the official
+    protocol-2 pickles) of synthetic 32x32x3 images, every class in each."""
+    folder = _synthetic_root() / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for index, name in enumerate(names):
+        n = SYNTHETIC_TRAIN if name == "test_batch" else SYNTHETIC_TRAIN // 2
+        images, labels = synthetic_images(n, (32, 32, 3), seed=10 + index)
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in labels],
+            b"data": images.transpose(0, 3, 1, 2).reshape(n, 3072),  # the official layout: RGB planes
+            b"filenames": [b"x.png"] * n,
+        }
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    return str(folder.parent)
+
 
 needs_shared_data = pytest.mark.skipif(
     not (SHARED_DATA / "mnist").is_dir(),

@@ -14,7 +14,7 @@ from common.rundir import RunDir
 from common.train import build_training_graph
 from dcgan_mnist.__main__ import MODULE, cli
 from dcgan_mnist.model import ARCHITECTURES
-from tests.conftest import SHARED_DATA, assert_same_run, history, needs_shared_data
+from tests.conftest import assert_same_run, history, synthetic_mnist_dir
 
 v1 = tf.compat.v1
 NEW = ("tf_tutorial", "keras_mlp", "pyimagesearch", "tf2_minimal")
@@ -218,7 +218,7 @@ def test_inverse_time_decay_is_keras_legacy_decay():
 # ------------------------------------------------------------------------------- training on real MNIST
 SMALL = [
     "--data-dir",
-    str(SHARED_DATA / "mnist"),
+    synthetic_mnist_dir(),
     "--dataset",
     "mnist",
     "--batch-size",
@@ -241,7 +241,6 @@ def trained(request, tmp_path_factory):
     return name, straight, resumed
 
 
-@needs_shared_data
 def test_trains_with_losses_that_move(trained):
     name, straight, _ = trained
     record = json.loads(RunDir(straight).config.read_text())
@@ -256,13 +255,11 @@ def test_trains_with_losses_that_move(trained):
     assert d.std() > 1e-3 and g.std() > 1e-3
 
 
-@needs_shared_data
 def test_resumes_exactly(trained):
     _, straight, resumed = trained
     assert_same_run(straight, resumed)
 
 
-@needs_shared_data
 def test_samples(trained, tmp_path):
     _, straight, _ = trained
     out = tmp_path / "samples.npy"
@@ -272,7 +269,6 @@ def test_samples(trained, tmp_path):
     assert images.std() > 0
 
 
-@needs_shared_data
 def test_resume_refuses_another_architecture(trained, capsys):
     name, _, resumed = trained
     code = cli(["train", "--out", str(resumed), "--resume", "--arch", "notebook", "--max-steps", "9"])

@@ -1,4 +1,4 @@
-"""dcgan_cifar: the CIFAR generator, --class, and train / sample / resume on the real horse subset."""
+"""dcgan_cifar: the CIFAR generator, --class on the real horse subset, and train / sample / resume."""
 
 import json
 import shutil
@@ -15,7 +15,7 @@ from common.layers import Layers, SeedStream
 from common.rundir import RunDir
 from dcgan_cifar import model
 from dcgan_cifar.__main__ import MODULE, cli, flags_to_config, load_training_images
-from tests.conftest import SHARED_DATA, notebook_parameters
+from tests.conftest import SHARED_DATA, SYNTHETIC_TRAIN, notebook_parameters, synthetic_cifar_dir
 
 v1 = tf.compat.v1
 HORSE_DIR = SHARED_DATA / "cifar10-horse"
@@ -24,6 +24,8 @@ needs_horses = pytest.mark.skipif(
     reason="real CIFAR-10 horse subset ../shared/data/cifar10-horse is not beside the repository",
 )
 FAST = ["--data-dir", str(HORSE_DIR), "--batch-size", "16", "--no-progress"]
+# The mechanics (train, sample, resume) run on synthetic CIFAR-10 pickles, so a fresh clone runs them.
+SYNTHETIC = ["--data-dir", synthetic_cifar_dir(), "--batch-size", "16", "--no-progress"]
 
 
 def error_line(capsys) -> str:
@@ -108,19 +110,30 @@ def test_a_class_missing_from_the_data_exits_2(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("cifar") / "run"
-    argv = ["train", *FAST, "--out", str(out), "--max-steps", "6", "--log-every", "2", "--sample-every", "3"]
+    argv = [
+        "train",
+        *SYNTHETIC,
+        "--out",
+        str(out),
+        "--max-steps",
+        "6",
+        "--log-every",
+        "2",
+        "--sample-every",
+        "3",
+    ]
     assert cli([*argv, "--checkpoint-every", "3", "--seed", "5"]) == 0
     return out
 
 
-@needs_horses
 def test_train_writes_a_cifar_run(trained):
     run = RunDir(trained)
     record = json.loads(run.config.read_text())
     config = record["config"]
     assert (config["dataset"], config["class_label"], config["arch"]) == ("cifar10", 7, "notebook")
     assert (config["epochs"], config["grid_size"], config["batch_size"]) == (50, 15, 16)
-    assert record["data"]["images"] == 5000 and record["steps_per_epoch"] == 5000 // 16
+    horses = SYNTHETIC_TRAIN // 2 // 10 * 5  # a tenth of each of the five synthetic training batches
+    assert record["data"]["images"] == horses and record["steps_per_epoch"] == horses // 16
     assert record["architecture"]["image_shape"] == [32, 32, 3]
     assert record["architecture"]["parameters"] == notebook_parameters(3)
     steps = [row["step"] for row in run.read_history()]
@@ -135,7 +148,6 @@ def test_train_writes_a_cifar_run(trained):
     assert run.latest_checkpoint().endswith("model.ckpt-6")
 
 
-@needs_horses
 def test_sample_npy_and_png(trained, tmp_path):
     npy = tmp_path / "s.npy"
     assert cli(["sample", "--run", str(trained), "--n", "7", "--out", str(npy), "--seed", "2"]) == 0
@@ -147,23 +159,23 @@ def test_sample_npy_and_png(trained, tmp_path):
     assert png.stat().st_size > 0
 
 
-@needs_horses
 @pytest.mark.parametrize("flags", [["--class", "cat"], ["--class", "3"], ["--class", "0"]])
 def test_resume_with_another_class_is_refused(trained, capsys, flags):
     before = sorted(p.name for p in (trained / "checkpoints").iterdir())
     rows = RunDir(trained).read_history()
-    assert cli(["train", *FAST, "--out", str(trained), "--resume", *flags]) == 2
+    assert cli(["train", *SYNTHETIC, "--out", str(trained), "--resume", *flags]) == 2
     message = error_line(capsys)
     assert "different architecture" in message and "class_label is 7" in message
     assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == before
     assert RunDir(trained).read_history() == rows
 
 
-@needs_horses
 def test_resume_with_the_same_class(trained, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(trained, out)
-    assert cli(["train", *FAST, "--out", str(out), "--resume", "--class", "horse", "--max-steps", "8"]) == 0
+    assert (
+        cli(["train", *SYNTHETIC, "--out", str(out), "--resume", "--class", "horse", "--max-steps", "8"]) == 0
+    )
     record = json.loads(RunDir(out).config.read_text())
     assert record["config"]["class_label"] == 7 and record["resumed"][0].endswith("model.ckpt-6")
     assert [row["step"] for row in RunDir(out).read_history()] == [2, 4, 6, 8]

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,9 +12,9 @@ from common.rundir import RunDir
 from common.speed import resolve_precision
 from common.train import gpu_visible
 from dcgan_mnist.__main__ import cli
-from tests.conftest import SHARED_DATA, needs_shared_data, run_module
+from tests.conftest import run_module, synthetic_mnist_dir
 
-MNIST_DIR = str(SHARED_DATA / "mnist")
+MNIST_DIR = synthetic_mnist_dir()
 FAST = ["--data-dir", MNIST_DIR, "--batch-size", "16", "--no-progress"]
 
 
@@ -39,10 +40,9 @@ def trained(tmp_path_factory):
         (["--seed", "-1"], "--seed must be a non-negative integer"),
         (["--max-steps", "0"], "--max-steps must be at least 1"),
         (["--keep-prob", "0"], "--keep-prob must be in (0, 1]"),
-        (["--batch-size", "100000"], "larger than the data set"),
+        (["--batch-size", "1000"], "larger than the data set"),
     ],
 )
-@needs_shared_data
 def test_bad_settings_exit_2_and_write_nothing(tmp_path, capsys, flags, message):
     out = tmp_path / "run"
     assert cli(["train", "--data-dir", MNIST_DIR, "--no-progress", "--out", str(out), *flags]) == 2
@@ -94,24 +94,25 @@ def test_corrupt_data_exits_2(tmp_path, capsys):
     assert not out.exists()
 
 
-@needs_shared_data
 def test_existing_run_needs_resume(trained, capsys):
     assert cli(["train", *FAST, "--out", str(trained), "--max-steps", "20"]) == 2
     assert "--resume" in error_line(capsys)
 
 
-@needs_shared_data
 def test_resume_without_checkpoint(tmp_path, capsys):
     assert cli(["train", *FAST, "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert "no run" in error_line(capsys)
+    # A run killed (kill -9) before its first checkpoint: --resume starts it again from step 0.
     run = tmp_path / "no-ckpt"
-    run.mkdir()
-    (run / "config.json").write_text(json.dumps({"config": {}}))
-    assert cli(["train", *FAST, "--out", str(run), "--resume"]) == 2
-    assert "no checkpoint" in error_line(capsys)
+    flags = ["--out", str(run), "--max-steps", "4", "--log-every", "2", "--checkpoint-every", "4"]
+    assert cli(["train", *FAST, *flags]) == 0
+    shutil.rmtree(run / "checkpoints")
+    assert cli(["train", *FAST, "--out", str(run), "--resume"]) == 0
+    assert "starting the run from step 0" in capsys.readouterr().err
+    assert [row["step"] for row in RunDir(run).read_history()] == [2, 4]
+    assert RunDir(run).latest_checkpoint().endswith("model.ckpt-4")
 
 
-@needs_shared_data
 @pytest.mark.parametrize(
     "flags", [["--noise-dim", "50"], ["--quirks", "original"], ["--dataset", "fashion_mnist"]]
 )
@@ -122,7 +123,6 @@ def test_resume_with_a_different_architecture(trained, capsys, flags):
     assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == before
 
 
-@needs_shared_data
 def test_sample_png_and_npy(trained, tmp_path):
     npy = tmp_path / "s.npy"
     assert cli(["sample", "--run", str(trained), "--n", "10", "--out", str(npy), "--seed", "1"]) == 0
@@ -138,7 +138,6 @@ def test_sample_png_and_npy(trained, tmp_path):
     assert Image.open(png).size == (3 * (4 * 29 + 1),) * 2
 
 
-@needs_shared_data
 @pytest.mark.parametrize(
     "args, message",
     [(["--n", "0"], "--n must be at least 1"), (["--out", "x.jpg"], ".png"), (["--seed", "-3"], "--seed")],
@@ -154,7 +153,6 @@ def test_sample_from_a_folder_that_is_no_run(tmp_path, capsys):
     assert "not a run directory" in error_line(capsys)
 
 
-@needs_shared_data
 def test_sampler_reads_the_trained_weights(trained, tmp_path):
     # Different seeds give different images; the checkpoint is the one the run wrote last.
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
@@ -173,7 +171,6 @@ def test_console_script_and_module_run_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@needs_shared_data
 def test_precision_is_resolved_recorded_and_kept_on_resume(tmp_path, trained):
     chosen = json.loads((trained / "config.json").read_text())
     assert chosen["config"]["precision"] == resolve_precision("auto", gpu_visible())  # what auto chose
@@ -190,7 +187,6 @@ def test_precision_is_resolved_recorded_and_kept_on_resume(tmp_path, trained):
     assert json.loads((out / "config.json").read_text())["config"]["precision"] == "float32"
 
 
-@needs_shared_data
 def test_bfloat16_on_a_cpu_without_it_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(common.speed, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     out = tmp_path / "run"

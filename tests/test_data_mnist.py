@@ -261,14 +261,20 @@ def test_keras_home_and_npz_at_cache_top(tmp_path: Path, monkeypatch: pytest.Mon
     )
 
 
-def test_shared_root_top_level_is_not_taken_for_either_dataset(
+def test_env_dir_with_the_four_idx_files_is_read_as_mnist(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # IDX files straight in $DCGAN_DATA_DIR could be either data set: they are ignored, not guessed.
-    make_idx_set(tmp_path / "env")
+    # The README: put the four MNIST IDX files in a folder and pass --data-dir FOLDER or set $DCGAN_DATA_DIR.
+    images, _ = make_idx_set(tmp_path / "env")
+    make_idx_set(tmp_path / "env", split="test")
     monkeypatch.setenv("DCGAN_DATA_DIR", str(tmp_path / "env"))
-    with pytest.raises(DataError, match="Fashion-MNIST train files not found"):
+    train = load_mnist("mnist", "train", download=False)
+    np.testing.assert_array_equal(train.images[..., 0], images)
+    assert train.source == str((tmp_path / "env").resolve())
+    # For Fashion-MNIST the same files are ambiguous (the names are shared): not read, and said so.
+    with pytest.raises(DataError, match="Fashion-MNIST train files not found") as error:
         load_mnist("fashion_mnist", download=False)
+    assert "taken as MNIST's" in str(error.value) and "fashion_mnist" in str(error.value)
 
 
 def test_not_found_message(tmp_path: Path, isolated: Path) -> None:

@@ -214,9 +214,18 @@ def evaluated_run(quick_classifiers, tmp_path_factory):
 @needs_shared_data
 def test_eval_every_adds_history_columns_and_tensorboard_scalars(evaluated_run):
     rows = history(evaluated_run)
-    assert list(rows[0]) == [*HISTORY_COLUMNS, "fid", "kid", "class_entropy", "confident_share"]
+    assert list(rows[0]) == [*HISTORY_COLUMNS, "fid", "kid", "class_entropy", "confident_share", "best_fid"]
     evaluated = {int(r["step"]): r for r in rows if r["fid"]}
     assert sorted(evaluated) == [10, 20]
+    # The best checkpoint: the lowest FID so far on every evaluated row, kept in checkpoints/best.
+    fids = [float(evaluated[step]["fid"]) for step in (10, 20)]
+    assert [float(evaluated[step]["best_fid"]) for step in (10, 20)] == [fids[0], min(fids)]
+    best = RunDir(evaluated_run).best_record()
+    assert best["step"] == (10, 20)[fids.index(min(fids))] and best["fid"] == pytest.approx(
+        min(fids), rel=1e-5
+    )
+    assert json.loads(RunDir(evaluated_run).config.read_text())["best"]["step"] == best["step"]
+    assert tf.train.load_checkpoint(best["checkpoint"]).get_tensor("global_step") == best["step"]
     assert all(r["fid"] == r["kid"] == "" for r in rows if int(r["step"]) not in evaluated)
     assert all(float(r["fid"]) > 0 and 0 <= float(r["class_entropy"]) <= 1 for r in evaluated.values())
     tags = {}
@@ -225,6 +234,7 @@ def test_eval_every_adds_history_columns_and_tensorboard_scalars(evaluated_run):
             for value in event.summary.value:
                 tags.setdefault(value.tag, []).append(event.step)
     assert tags["eval/fid"] == [10, 20] and tags["eval/confident_share"] == [10, 20]
+    assert tags["eval/best_fid"] == [10, 20] and "watch/collapsed" in tags
     assert "summaries/d_loss" in tags  # the training's own summaries are still there
 
 
@@ -302,7 +312,7 @@ def test_cifar_run_reports_the_target_class_and_how_its_classifier_was_trained(q
     argv = ["train", "--data-dir", CIFAR_DIR, "--batch-size", "16", "--no-progress", "--log-every", "5"]
     assert cifar_cli([*argv, "--out", str(out), "--max-steps", "10", "--eval-every", "10"]) == 0
     rows = history(out)
-    assert list(rows[0])[-1] == "target_class_share" and rows[-1]["target_class_share"] != ""
+    assert list(rows[0])[-2:] == ["target_class_share", "best_fid"] and rows[-1]["target_class_share"] != ""
     assert main(["--run", str(out), "--n", "100", "--no-progress"]) == 0
     result = json.loads((out / EVAL_FILE).read_text())
     assert (
@@ -317,7 +327,11 @@ def test_cifar_run_reports_the_target_class_and_how_its_classifier_was_trained(q
     classifier = result["classifier"]
     assert "5000 from the training split and 950 from the test split" in classifier["trained_on"]
     assert "no images of classes [0, 1, 2, 3, 4, 5, 6, 8, 9]" in classifier["note"]
-    assert isinstance(result["warnings"], list)
+    # A class statistic that noise scores as high as real images is flagged in eval.json, and only then.
+    for key in ("confident_share", "target_class_share"):
+        flagged = any(w.startswith(f"{key} does not measure quality here") for w in result["warnings"])
+        assert flagged == (result["noise_ceiling"][key] >= result["real_floor"][key]), key
+    assert len(result["warnings"]) <= 2
 
 
 def test_class_statistics_that_noise_matches_are_flagged():
@@ -366,7 +380,7 @@ def test_not_a_run_directory_exits_2(tmp_path, capsys):
 def test_run_without_checkpoint_exits_2(evaluated_run, tmp_path, capsys):
     shutil.copy(RunDir(evaluated_run).config, tmp_path / "config.json")
     assert main(["--run", str(tmp_path)]) == 2
-    assert "has no checkpoint to evaluate" in error_line(capsys)
+    assert "has no checkpoint to evaluate or sample" in error_line(capsys)
     assert not (tmp_path / EVAL_FILE).exists()
 
 

@@ -124,16 +124,25 @@ def test_a_step_updates_both_networks_and_the_step_counter(built):
         assert not np.allclose(b, a)
 
 
-def test_losses_closed_form():
+@pytest.mark.parametrize("smooth_g_target", [True, False])
+def test_losses_closed_form(smooth_g_target):
+    real = np.array([[1.5], [-0.5], [2.0], [0.3]], np.float32)
+    fake = np.array([[-1.0], [0.7], [-2.5], [0.1]], np.float32)
     graph = tf.Graph()
     with graph.as_default():
-        losses = gan_losses(tf.zeros([4, 1]), tf.zeros([4, 1]), 0.1)
+        losses = gan_losses(tf.constant(real), tf.constant(fake), 0.1, smooth_g_target)
     with v1.Session(graph=graph) as sess:
         d_loss, g_loss, d_real, d_fake = sess.run(losses)
-    # Logit 0: p = 0.5; cross-entropy with target t is -t log .5 - (1-t) log .5 = log 2 for every t.
-    assert d_loss == pytest.approx(2 * np.log(2), rel=1e-6)
-    assert g_loss == pytest.approx(np.log(2), rel=1e-6)
-    assert d_real == d_fake == pytest.approx(0.5)
+
+    def cross_entropy(logits, target):  # -t log sigmoid(l) - (1 - t) log(1 - sigmoid(l))
+        return np.mean(np.logaddexp(0, logits) - target * logits)
+
+    # Non-zero logits: the smoothed target 0.9 gives other losses than 1 would (at logit 0 all give log 2).
+    assert d_loss == pytest.approx(cross_entropy(real, 0.9) + cross_entropy(fake, 0.0), rel=1e-6)
+    assert g_loss == pytest.approx(cross_entropy(fake, 0.9 if smooth_g_target else 1.0), rel=1e-6)
+    assert cross_entropy(real, 0.9) != pytest.approx(cross_entropy(real, 1.0), rel=1e-3)
+    assert d_real == pytest.approx(np.mean(1 / (1 + np.exp(-real))), rel=1e-6)
+    assert d_fake == pytest.approx(np.mean(1 / (1 + np.exp(-fake))), rel=1e-6)
 
 
 def test_flops_from_layer_shapes():

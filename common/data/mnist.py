@@ -3,8 +3,10 @@
 Where files are looked for, per search root (see ``common.data.locate``):
 - the ``data_dir`` argument: the files directly in it, or in a ``mnist/`` (MNIST) or ``fashion_mnist/`` /
   ``fashion-mnist/`` (Fashion-MNIST) subfolder;
-- ``$DCGAN_DATA_DIR`` and the Keras cache: only those data-set subfolders (plus ``mnist.npz`` at the top),
-  because one such folder serves several data sets and MNIST and Fashion-MNIST IDX files share names;
+- ``$DCGAN_DATA_DIR``: those data-set subfolders, and MNIST IDX files (or ``mnist.npz``) straight in it; IDX
+  files straight in it are not taken for Fashion-MNIST (the names are MNIST's too), and the message says so;
+- the Keras cache: only those data-set subfolders (plus ``mnist.npz`` at the top), because it serves
+  several data sets and MNIST and Fashion-MNIST IDX files share names;
 - Fashion-MNIST only: where Debian's ``dataset-fashion-mnist`` package installs it;
 - else a download into the Keras cache, where Keras itself would put it.
 """
@@ -25,6 +27,7 @@ import numpy as np
 from common.data.download import RemoteFile, download_file, mirror_url
 from common.data.errors import DataError, one_line
 from common.data.locate import (
+    DATA_DIR_ENV,
     Candidate,
     ImageSet,
     SearchRoot,
@@ -247,16 +250,33 @@ def _how_to_provide(dataset: str) -> str:
     )
 
 
+def _ambiguous_top_level(directory: Path, notes: list[str]) -> None:
+    """For Fashion-MNIST: IDX files straight in $DCGAN_DATA_DIR are not read, and the message says why."""
+    if any(_pick(directory, stem) for pair in _IDX_STEMS.values() for stem in pair):
+        notes.append(
+            f"{directory} (${DATA_DIR_ENV}) holds IDX files at its top, which are taken as MNIST's (the two "
+            f"data sets' files share names): for Fashion-MNIST put them in {directory / 'fashion_mnist'} or "
+            "pass the folder as --data-dir"
+        )
+    return None
+
+
 def _candidates(dataset: str, split: str, root: SearchRoot) -> list[Candidate]:
-    # A shared root's top level is ambiguous (MNIST and Fashion-MNIST IDX files have the same names);
-    # only Keras's unambiguous mnist.npz is taken from there.
-    top_level_idx = root.explicit
+    # IDX files straight in a root are read when the user named the folder for this data set (--data-dir)
+    # or, for MNIST, set $DCGAN_DATA_DIR to it (as the README says). The Keras cache's top level is
+    # shared with other data sets, and MNIST and Fashion-MNIST IDX files have the same names: only Keras's
+    # unambiguous mnist.npz is taken from there.
+    from_env = root.label == f"${DATA_DIR_ENV}"
+    top_level_idx = root.explicit or (from_env and dataset == "mnist")
     folders = [(root.path, top_level_idx)] + [(root.path / sub, True) for sub in _SUBDIRS[dataset]]
-    return [
+    candidates = [
         Candidate(directory, partial(_find_in_dir, directory, dataset, split, idx=idx))
         for directory, idx in folders
         if idx or dataset == "mnist"
     ]
+    if from_env and dataset != "mnist":
+        candidates.append(Candidate(root.path, partial(_ambiguous_top_level, root.path)))
+    return candidates
 
 
 def _download(dataset: str, split: str) -> Callable[[], ImageSet]:
