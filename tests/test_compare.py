@@ -11,7 +11,7 @@ from PIL import Image
 from common.compare import main as compare
 from dcgan_cifar.__main__ import cli as cifar_cli
 from dcgan_mnist.__main__ import cli as mnist_cli
-from tests.conftest import SHARED_DATA, needs_shared_data, run_module
+from tests.conftest import run_module, synthetic_cifar_dir, synthetic_mnist_dir
 
 TINY = ["--batch-size", "16", "--no-progress", "--max-steps", "4", "--log-every", "2", "--sample-every", "2"]
 EVALUATION = {
@@ -60,15 +60,10 @@ def error_line(capsys) -> str:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    if not (SHARED_DATA / "cifar10-horse").is_dir():
-        pytest.skip("real CIFAR-10 horse subset ../shared/data/cifar10-horse is not beside the repository")
     root = tmp_path_factory.mktemp("compare")
     mnist, cifar = root / "mnist", root / "cifar"
-    assert mnist_cli(["train", *TINY, "--data-dir", str(SHARED_DATA / "mnist"), "--out", str(mnist)]) == 0
-    assert (
-        cifar_cli(["train", *TINY, "--data-dir", str(SHARED_DATA / "cifar10-horse"), "--out", str(cifar)])
-        == 0
-    )
+    assert mnist_cli(["train", *TINY, "--data-dir", synthetic_mnist_dir(), "--out", str(mnist)]) == 0
+    assert cifar_cli(["train", *TINY, "--data-dir", synthetic_cifar_dir(), "--out", str(cifar)]) == 0
     # An evaluated copy of the CIFAR run: eval.json and the evaluator's history.csv columns.
     evaluated = root / "evaluated"
     shutil.copytree(cifar, evaluated)
@@ -129,7 +124,6 @@ def expected_row(run_dir) -> dict[str, str]:
     }
 
 
-@needs_shared_data
 def test_report_numbers_come_from_the_runs(runs, tmp_path, capsys):
     out = tmp_path / "report"
     assert compare([str(runs["mnist"]), str(runs["cifar"]), "--out", str(out)]) == 0
@@ -151,7 +145,6 @@ def test_report_numbers_come_from_the_runs(runs, tmp_path, capsys):
     assert not (out / "quality.png").exists()
 
 
-@needs_shared_data
 def test_quality_numbers_when_evaluated(runs, tmp_path):
     out = tmp_path / "report"
     assert compare([str(runs["cifar"]), str(runs["evaluated"]), "--out", str(out)]) == 0
@@ -170,7 +163,6 @@ def test_quality_numbers_when_evaluated(runs, tmp_path):
         assert figure.format == "PNG"
 
 
-@needs_shared_data
 def test_one_run_and_the_same_folder_twice(runs, tmp_path):
     out = tmp_path / "report"
     assert compare([str(runs["cifar"]), "--out", str(out)]) == 0
@@ -196,7 +188,6 @@ def test_no_runs_or_no_out(capsys):
         assert error_line(capsys).startswith("common.compare: error:")
 
 
-@needs_shared_data
 def test_out_is_a_file_or_eval_json_is_broken(runs, tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
