@@ -19,6 +19,10 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 # Where the sampler's batch-norm statistics come from (common.sampling): recalibrated (one exact pass
 # of the generator in training mode before sampling) or the moving averages training kept.
 SAMPLER_STATS = ("recalibrated", "moving")
+# How the notebook generator doubles the image size: its stride-2 transposed convolutions (the notebook),
+# or a nearest-neighbour resize x2 followed by a stride-1 convolution, the standard cure for the
+# checkerboard artifacts of a kernel (3) that the stride (2) does not divide (common/notebook.py).
+UPSAMPLES = ("transpose", "resize")
 
 
 class ConfigError(ValueError):
@@ -49,6 +53,7 @@ class Config:
     bn_momentum: float = 0.99
     bn_epsilon: float = 1e-3
     quirks: str = "fixed"  # fixed, or original: the notebook's bugs, reproduced for study
+    upsample: str = "transpose"  # transpose (the notebook) or resize: see UPSAMPLES
     # reproducibility and outputs
     seed: int = 0
     deterministic: bool = True  # TF op determinism: bit-exact resume and reruns; off is a little faster
@@ -94,6 +99,8 @@ class Config:
             raise ConfigError(f"--noise must be uniform or normal, got {self.noise!r}")
         if self.quirks not in ("fixed", "original"):
             raise ConfigError(f"--quirks must be fixed or original, got {self.quirks!r}")
+        if self.upsample not in UPSAMPLES:
+            raise ConfigError(f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.sampler_stats not in SAMPLER_STATS:
@@ -118,7 +125,8 @@ class Config:
 
 # Settings that define the graph's variables or the data it learns: a checkpoint only fits a run that
 # agrees on all of them, so --resume refuses to change them.
-ARCHITECTURE_FIELDS = ("dataset", "arch", "class_label", "noise_dim", "quirks")
+# (upsample: a resize generator has convolution kernels where the notebook has transposed ones.)
+ARCHITECTURE_FIELDS = ("dataset", "arch", "class_label", "noise_dim", "quirks", "upsample")
 
 
 def resolve(spec_defaults: Mapping[str, Any], flags: Mapping[str, Any]) -> Config:

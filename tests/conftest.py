@@ -84,3 +84,47 @@ def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m ARGS` in a fresh interpreter from `cwd`, with the repository importable."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
+def write_cifar10(folder: Path, per_class: int = 2, test_per_class: int = 3, seed: int = 0) -> dict:
+    """A tiny CIFAR-10 in the official python format: `folder`/cifar-10-batches-py/ with five training
+    batches of `per_class` images of every class each and a test batch of `test_per_class` per class,
+    shuffled, as protocol-2 pickles with byte-string keys. Each image is its class's colour plus noise,
+    so a classifier has something to learn. Returns {batch name: (uint8 [N, 32, 32, 3] images, labels)}."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    batches = folder / "cifar-10-batches-py"
+    batches.mkdir(parents=True, exist_ok=True)
+    colours = rng.integers(0, 256, (10, 3))
+    written = {}
+    for name, count in [*((n, per_class) for n in CIFAR_TRAIN_BATCHES), ("test_batch", test_per_class)]:
+        labels = rng.permutation(np.repeat(np.arange(10), count))
+        images = np.clip(
+            colours[labels][:, None, None, :] + rng.normal(0, 20, (len(labels), 32, 32, 3)), 0, 255
+        )
+        images = images.astype(np.uint8)
+        data = images.transpose(0, 3, 1, 2).reshape(len(labels), 3072)  # NHWC -> R, G, B planes
+        batch = {b"batch_label": name.encode(), b"labels": labels.tolist(), b"data": data,
+                 b"filenames": [f"{name}_{i}.png".encode() for i in range(len(labels))]}  # fmt: skip
+        (batches / name).write_bytes(pickle.dumps(batch, protocol=2))
+        written[name] = (images, labels)
+    meta = {b"label_names": [c.encode() for c in CIFAR10_NAMES], b"num_cases_per_batch": 10 * per_class}
+    (batches / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return written
+
+
+def tar_cifar10(folder: Path, archive: Path) -> Path:
+    """The cifar-10-batches-py folder under `folder` as a cifar-10-python.tar.gz, the official layout."""
+    import tarfile
+
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return archive
+
+
+CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
