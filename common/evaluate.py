@@ -25,7 +25,9 @@ disjoint sets of real images, what a perfect generator would get) and `noise_cei
 images), each with the same statistics. For a one-class run the real row also carries
 `target_class_share_unseen`: the share of the class's real test images that the classifier never
 learned from and calls the class (its recall on its own held-out images), the honest ceiling of the
-run's target_class_share when the floor's images include some the classifier learned from.
+run's target_class_share when the floor's images include some the classifier learned from, and
+`other_classes_target_share`: the share of held-out real images of the other classes it calls the
+target (1/10 would be chance; more is a bias towards the target that flatters a run).
 `train --eval-every N` computes the run's numbers during training with the live session's sampler
 (TrainingEvaluator) and writes them to history.csv and TensorBoard.
 """
@@ -344,7 +346,14 @@ def unseen_target_share(classifier: FeatureClassifier, target: int) -> dict[str,
     record = classifier.record
     share = record["per_class_accuracy"].get(str(target))
     count = record["per_class_test_images"].get(str(target), 0)
-    return {"target_class_share_unseen": share, "unseen_images": count}
+    confusion = np.array(record["confusion"])
+    others = np.delete(confusion, target, axis=0)  # the held-out real images of every other class
+    return {
+        "target_class_share_unseen": share,
+        "unseen_images": count,
+        # the other side of the bias: real images of other classes it calls the target (chance: 1/10)
+        "other_classes_target_share": float(others[:, target].sum() / others.sum()) if others.sum() else None,
+    }
 
 
 def uninformative_statistics(floor: dict[str, Any], noise: dict[str, Any]) -> list[str]:
@@ -405,7 +414,8 @@ def summary_table(result: dict[str, Any]) -> str:
     if target and unseen is not None:
         lines.append(
             f"target share of the {result['real_floor']['unseen_images']} real test images of the class "
-            f"the classifier never learned from: {unseen:.3f}"
+            f"the classifier never learned from: {unseen:.3f}; of other classes' real test images: "
+            f"{result['real_floor']['other_classes_target_share']:.3f}"
         )
     return "\n".join(lines)
 

@@ -185,3 +185,7 @@ def test_full_cifar10_classifier_trains_on_all_ten_classes(tmp_path, monkeypatch
     assert record["note"] is None and record["test_images"] == 30
     assert record["per_class_test_images"] == {str(c): 3 for c in range(10)}
     assert record["plan"]["balanced"] and record["version"] == classifier_module.CLASSIFIER_VERSION
+    confusion = np.array(record["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum(axis=1).tolist() == [3] * 10
+    accuracy = np.trace(confusion) / 30
+    assert accuracy == pytest.approx(record["test_accuracy"])

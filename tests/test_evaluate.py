@@ -319,6 +319,7 @@ def test_cifar_run_reports_the_target_class_and_how_its_classifier_was_trained(q
     # the held-out horses: the other half of the test split's 1000
     assert result["real_floor"]["unseen_images"] == 500
     assert 0 <= result["real_floor"]["target_class_share_unseen"] <= 1
+    assert 0 <= result["real_floor"]["other_classes_target_share"] <= 1
     # The shared subset has only horses in its training batches: the classifier also learned from half
     # of the test split, and eval.json says so.
     classifier = result["classifier"]
