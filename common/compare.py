@@ -250,6 +250,7 @@ RUN_COLUMNS = (
     Column("image", lambda run: "x".join(str(d) for d in architecture(run, "image_shape") or []) or None),
     Column("batch", lambda run: run.batch_size or None),
     Column("quirks", lambda run: run.config.get("quirks")),
+    Column("upsample", lambda run: run.config.get("upsample", "transpose")),  # runs from before: transpose
     Column("seed", lambda run: run.config.get("seed")),
     Column("device", lambda run: run.record.get("device")),
 )
@@ -294,6 +295,9 @@ EVAL_COLUMNS = (
         "real target-class share (unseen)", evaluated("real_floor", "target_class_share_unseen"), fixed(3)
     ),
     Column("noise target-class share", evaluated("noise_ceiling", "target_class_share"), fixed(3)),
+    Column(
+        "other classes' target-class share", evaluated("real_floor", "other_classes_target_share"), fixed(3)
+    ),
 )
 CHECKERBOARD_COLUMNS = (
     Column("generated", evaluated("generated", "checkerboard"), fixed(5)),

@@ -41,6 +41,7 @@ EVALUATION = {
         "confident_share": 0.9,
         "target_class_share": 0.8,
         "target_class_share_unseen": 0.77,
+        "other_classes_target_share": 0.2,
         "checkerboard": 0.00051,
     },
     "noise_ceiling": {
@@ -168,6 +169,7 @@ def test_quality_numbers_when_evaluated(runs, tmp_path):
     assert row["real-floor FID"] == "1.50" and row["noise-ceiling FID"] == "456.75"
     assert row["classifier test accuracy"] == "0.8125" and row["n"] == "500"
     assert row["real target-class share (unseen)"] == "0.770" and row["noise target-class share"] == "0.000"
+    assert row["other classes' target-class share"] == "0.200"
     checker = found["Checkerboard (eval.json)"]
     assert list(checker) == ["evaluated"]
     expected = {"generated": "0.01234", "real": "0.00051", "noise": "0.00293", "upsample": "transpose"}
