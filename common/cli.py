@@ -21,6 +21,7 @@ from common.config import (
     PRECISIONS,
     RESUME_FIXED_FIELDS,
     SAMPLER_STATS,
+    UPSAMPLES,
     Config,
     ConfigError,
     resolve,
@@ -86,6 +87,13 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         choices=("fixed", "original"),
         help="original: reproduce the notebook's bugs (one UPDATE_OPS for both optimizers, dropout when "
         "sampling, a lost leaky ReLU in D), for study (default fixed)",
+    )
+    hyper.add_argument(
+        "--upsample",
+        choices=UPSAMPLES,
+        help="how the generator doubles the image size: transpose (the notebook's stride-2 transposed "
+        "convolutions) or resize (nearest-neighbour x2 + a stride-1 convolution, against checkerboard "
+        "artifacts; the notebook architecture only) (default transpose)",
     )
     outputs = train.add_argument_group("reproducibility and outputs")
     outputs.add_argument("--seed", type=int, help="seed of weights, data order, noise, dropout (0)")
@@ -191,6 +199,7 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
     default_out = f"runs/{name}" if arch == module.default_arch else f"runs/{name}-{arch}"
     base = {**module.defaults, **spec.defaults, "arch": arch, "dataset": dataset, "out": default_out}
     config = resolve(base, flags)
+    check_upsample(spec, config)
     run = RunDir(config.out)
     check_writable_dir(run.path)
     found = run.run_files()
@@ -200,6 +209,14 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
             f"{run.path} already holds {what}: add --resume to continue it, or choose another --out"
         )
     return spec, config, run
+
+
+def check_upsample(spec: ArchSpec, config: Config) -> None:
+    if config.upsample not in spec.upsamples:
+        raise ConfigError(
+            f"--upsample {config.upsample} is not available for arch {spec.name!r}, which offers "
+            f"{', '.join(spec.upsamples)}"
+        )
 
 
 def command_train(args: argparse.Namespace, module: DatasetModule) -> int:

@@ -272,6 +272,7 @@ RUN_COLUMNS = (
     Column("image", lambda run: "x".join(str(d) for d in architecture(run, "image_shape") or []) or None),
     Column("batch", lambda run: run.batch_size or None),
     Column("quirks", lambda run: run.config.get("quirks")),
+    Column("upsample", lambda run: run.config.get("upsample", "transpose")),  # runs from before: transpose
     Column("seed", lambda run: run.config.get("seed")),
     Column("device", lambda run: run.record.get("device")),
 )
@@ -310,6 +311,21 @@ EVAL_COLUMNS = (
     *quality_columns("generated", ""),
     Column("real-floor FID", evaluated("real_floor", "fid"), fixed(2)),
     Column("noise-ceiling FID", evaluated("noise_ceiling", "fid"), fixed(2)),
+    # A target-class share means something only between these two: real images of the class the
+    # classifier never learned from (its ceiling) and uniform noise (its floor).
+    Column(
+        "real target-class share (unseen)", evaluated("real_floor", "target_class_share_unseen"), fixed(3)
+    ),
+    Column("noise target-class share", evaluated("noise_ceiling", "target_class_share"), fixed(3)),
+    Column(
+        "other classes' target-class share", evaluated("real_floor", "other_classes_target_share"), fixed(3)
+    ),
+)
+CHECKERBOARD_COLUMNS = (
+    Column("generated", evaluated("generated", "checkerboard"), fixed(5)),
+    Column("real", evaluated("real_floor", "checkerboard"), fixed(5)),
+    Column("noise", evaluated("noise_ceiling", "checkerboard"), fixed(5)),
+    Column("upsample", lambda run: run.config.get("upsample", "transpose")),
 )
 TRAINING_EVAL_COLUMNS = (
     Column("last FID", lambda run: last_evaluated(run, "fid"), at_step),
@@ -350,6 +366,14 @@ TABLES: list[Table] = [
         "images in a classifier's feature space; the real floor (real vs real) and the noise ceiling "
         "bracket the numbers.",
         needs=lambda run: run.evaluation is not None,
+    ),
+    Table(
+        "Checkerboard (eval.json)",
+        CHECKERBOARD_COLUMNS,
+        "The mean share of each image's spectral energy (mean removed) at the Nyquist frequencies, the "
+        "part that repeats every 2 pixels: the artifact of stride-2 transposed convolutions (`--upsample "
+        "resize` avoids them). Generated samples, real test images, uniform noise (3 / (H W - 1)).",
+        needs=lambda run: evaluated("generated", "checkerboard")(run) is not None,
     ),
     Table(
         "Sample quality during training (history.csv)",

@@ -22,6 +22,10 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 SAMPLER_STATS = ("recalibrated", "moving")
 # sigmoid cross-entropy (the notebook, with its label smoothing) or the hinge loss.
 LOSSES = ("bce", "hinge")
+# How the notebook generator doubles the image size: its stride-2 transposed convolutions (the notebook),
+# or a nearest-neighbour resize x2 followed by a stride-1 convolution, the standard cure for the
+# checkerboard artifacts of a kernel (3) that the stride (2) does not divide (common/notebook.py).
+UPSAMPLES = ("transpose", "resize")
 
 
 class ConfigError(ValueError):
@@ -58,6 +62,7 @@ class Config:
     d_learning_rate: float | None = None  # D's Adam learning rate (None: learning_rate; two time-scales)
     g_ema_decay: float = 0.0  # > 0: sample from an exponential moving average of G's weights
     loss: str = "bce"  # bce (sigmoid cross-entropy) or hinge
+    upsample: str = "transpose"  # transpose (the notebook) or resize: see UPSAMPLES
     # reproducibility and outputs
     seed: int = 0
     deterministic: bool = True  # TF op determinism: bit-exact resume and reruns; off is a little faster
@@ -140,6 +145,8 @@ class Config:
             raise ConfigError(f"--noise must be uniform or normal, got {self.noise!r}")
         if self.quirks not in ("fixed", "original"):
             raise ConfigError(f"--quirks must be fixed or original, got {self.quirks!r}")
+        if self.upsample not in UPSAMPLES:
+            raise ConfigError(f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.g_keep_prob is not None and not 0.0 < self.g_keep_prob <= 1.0:
@@ -202,7 +209,11 @@ _UPPER_LIMITS = {
 
 # Settings that define the graph's variables or the data it learns: a checkpoint only fits a run that
 # agrees on all of them, so --resume refuses to change them.
-ARCHITECTURE_FIELDS = ("dataset", "arch", "class_label", "noise_dim", "quirks", "recipe", "g_ema_decay")
+# (upsample: a resize generator has convolution kernels where the notebook has transposed ones;
+# g_ema_decay: the average's variables.)
+ARCHITECTURE_FIELDS = (
+    "dataset", "arch", "class_label", "noise_dim", "quirks", "upsample", "recipe", "g_ema_decay",
+)  # fmt: skip
 # Settings the data order and the noise are drawn from: changing them on --resume would silently make
 # another run than the one that never stopped, so --resume refuses them too.
 RESUME_FIXED_FIELDS = ("batch_size", "seed")

@@ -14,11 +14,22 @@ data set with each other, not with published Inception FIDs:
   these KIDs run larger than Inception KIDs.
 - class_histogram, class_entropy (normalized: 1.0 = all ten classes equally often, 0 = one class),
   confident_share (max softmax > 0.9) and, for a one-class CIFAR run, target_class_share.
+- checkerboard: the mean over images of the share of each image's spectral energy (its mean removed)
+  at the three Nyquist frequencies (pi, 0), (0, pi), (pi, pi), i.e. in the part of the image that repeats
+  every 2 pixels: the artifact a stride-2 transposed convolution with an odd kernel leaves. It is
+  measured on the pixels, not in the classifier's features. A smooth image scores near 0, a perfect
+  checkerboard 1, white noise 3 / (H W - 1) (0.003 at 32x32).
 
 Beside the run's numbers, eval.json holds the two ends of the scale at the same n: `real_floor` (two
 disjoint sets of real images, what a perfect generator would get) and `noise_ceiling` (uniform noise
-images). `train --eval-every N` computes the run's numbers during training with the live session's
-sampler (TrainingEvaluator) and writes them to history.csv and TensorBoard.
+images), each with the same statistics. For a one-class run the real row also carries
+`target_class_share_unseen`: the share of the class's real test images that the classifier never
+learned from and calls the class (its recall on its own held-out images), the honest ceiling of the
+run's target_class_share when the floor's images include some the classifier learned from, and
+`other_classes_target_share`: the share of held-out real images of the other classes it calls the
+target (1/10 would be chance; more is a bias towards the target that flatters a run).
+`train --eval-every N` computes the run's numbers during training with the live session's sampler
+(TrainingEvaluator) and writes them to history.csv and TensorBoard.
 """
 
 from __future__ import annotations
@@ -137,6 +148,30 @@ def kid(
     estimates = np.array([mmd2_unbiased(features_a[a], features_b[b]) for a, b in pairs])
     stderr = float(estimates.std(ddof=1) / math.sqrt(blocks)) if blocks > 1 else math.nan
     return float(estimates.mean()), stderr
+
+
+def checkerboard_shares(images: np.ndarray) -> np.ndarray:
+    """Per image [n, H, W, C] (H, W even): the share of its spectral energy, mean removed, at the three
+    Nyquist frequencies, summed over channels.
+
+    By Parseval, the DFT at (a H/2, b W/2) for a, b in {0, 1} only sees the means of the four pixel
+    phases (rows i::2, columns j::2), so the part of the energy there is H W / 4 times the sum of the
+    squared phase means of the centred image: no FFT needed. A flat image (no energy at all) scores 0.
+    """
+    if images.ndim != 4 or images.shape[1] % 2 or images.shape[2] % 2:
+        raise DataError(f"checkerboard needs images [n, H, W, C] of even H and W, got shape {images.shape}")
+    n, height, width, channels = images.shape
+    x = images.astype(np.float64)
+    centred = x - x.mean(axis=(1, 2), keepdims=True)
+    total = np.square(centred).sum(axis=(1, 2, 3))
+    phases = centred.reshape(n, height // 2, 2, width // 2, 2, channels).mean(axis=(1, 3))
+    nyquist = np.square(phases).sum(axis=(1, 2, 3)) * (height * width / 4)
+    return np.divide(nyquist, total, out=np.zeros(n), where=total > 0)
+
+
+def checkerboard(images: np.ndarray) -> float:
+    """The mean of checkerboard_shares over the images (eval.json's `checkerboard`)."""
+    return float(checkerboard_shares(images).mean())
 
 
 def class_statistics(probabilities: np.ndarray, target_class: int | None = None) -> dict[str, Any]:
@@ -273,7 +308,11 @@ def evaluate_run(
         floor = quality(
             image_features(classifier, floor_a), image_features(classifier, floor_b), target, seed
         )
-        noise_features = image_features(classifier, noise_images(n, spec.image_shape, seed))
+        floor["checkerboard"] = checkerboard(floor_a)
+        if target is not None:
+            floor.update(unseen_target_share(classifier, target))
+        noise = noise_images(n, spec.image_shape, seed)
+        noise_features = image_features(classifier, noise)
         generated_features = image_features(classifier, generated)
         result = {
             "run": str(run.path),
@@ -286,10 +325,14 @@ def evaluate_run(
             "sampler_stats": sampler_stats,
             "reference": f"{n} of the {len(test)} real {which}",
             "classifier": _classifier_record(classifier),
-            "generated": quality(generated_features, reference, target, seed),
+            "generated": {
+                **quality(generated_features, reference, target, seed),
+                "checkerboard": checkerboard(generated),
+            },
             "real_floor": {**floor, "source": floor_source},
             "noise_ceiling": {
                 **quality(noise_features, reference, target, seed),
+                "checkerboard": checkerboard(noise),
                 "source": f"{n} uniform noise images in [0, 255] vs the reference",
             },
         }
@@ -297,18 +340,40 @@ def evaluate_run(
     return result
 
 
+def unseen_target_share(classifier: FeatureClassifier, target: int) -> dict[str, Any]:
+    """The share of the target class's real test images, among those the classifier never learned from,
+    that it calls the class: its held-out recall of the class, from classifier.json."""
+    record = classifier.record
+    share = record["per_class_accuracy"].get(str(target))
+    count = record["per_class_test_images"].get(str(target), 0)
+    confusion = np.array(record["confusion"])
+    others = np.delete(confusion, target, axis=0)  # the held-out real images of every other class
+    return {
+        "target_class_share_unseen": share,
+        "unseen_images": count,
+        # the other side of the bias: real images of other classes it calls the target (chance: 1/10)
+        "other_classes_target_share": float(others[:, target].sum() / others.sum()) if others.sum() else None,
+    }
+
+
 def uninformative_statistics(floor: dict[str, Any], noise: dict[str, Any]) -> list[str]:
     """The class statistics the classifier cannot vouch for: noise scores them as high as real images.
 
-    This happens with a classifier that saw few images of most classes (the shared CIFAR-10 horse subset:
-    it calls most noise a horse), and it is said in eval.json rather than left for the reader to spot.
+    This happens with a classifier that saw few images of most classes (before class-balanced training,
+    the shared CIFAR-10 horse subset's classifier called 96% of noise a horse), and it is said in
+    eval.json rather than left for the reader to spot. The target share is held against the real images
+    the classifier never learned from when there are any: images it learned from score higher than new
+    ones, and would hide a classifier that only recognizes what it memorized.
     """
     warnings = []
     for key in ("confident_share", "target_class_share"):
-        if floor[key] is not None and noise[key] >= floor[key]:
+        real = floor.get(key)
+        if key == "target_class_share" and floor.get("target_class_share_unseen") is not None:
+            real = floor["target_class_share_unseen"]
+        if real is not None and noise[key] >= real:
             warnings.append(
                 f"{key} does not measure quality here: noise images score {noise[key]:.3f}, real images "
-                f"{floor[key]:.3f}"
+                f"{real:.3f}"
             )
     return warnings
 
@@ -329,7 +394,7 @@ def write_eval(run: RunDir, result: dict[str, Any]) -> None:
 
 def summary_table(result: dict[str, Any]) -> str:
     target = result["class_label"] is not None
-    header = f"{'':14} {'FID':>9} {'KID':>10} {'± se':>9} {'entropy':>8} {'confident':>9}"
+    header = f"{'':14} {'FID':>9} {'KID':>10} {'± se':>9} {'entropy':>8} {'confident':>9} {'checker':>8}"
     lines = [header + (f" {'target':>7}" if target else "")]
     for name, key in (
         ("real floor", "real_floor"),
@@ -342,9 +407,16 @@ def summary_table(result: dict[str, Any]) -> str:
         )
         line = (
             f"{name:14} {s['fid']:9.3f} {s['kid']:10.5f} {stderr:9.5f} "
-            f"{s['class_entropy']:8.3f} {s['confident_share']:9.3f}"
+            f"{s['class_entropy']:8.3f} {s['confident_share']:9.3f} {s['checkerboard']:8.5f}"
         )
         lines.append(line + (f" {s['target_class_share']:7.3f}" if target else ""))
+    unseen = result["real_floor"].get("target_class_share_unseen")
+    if target and unseen is not None:
+        lines.append(
+            f"target share of the {result['real_floor']['unseen_images']} real test images of the class "
+            f"the classifier never learned from: {unseen:.3f}; of other classes' real test images: "
+            f"{result['real_floor']['other_classes_target_share']:.3f}"
+        )
     return "\n".join(lines)
 
 

@@ -41,6 +41,8 @@ class ArchSpec:
     g_noise_batches: the G update trains on this many x batch_size noise vectors, the D update on the
     first batch_size of them (the Keras MLP GAN: D on 64 real + 64 fake, G on 128); two-tower schedules.
     smooth_g_target: G's target is smoothed like D's real target (the notebook), or stays 1 (Keras).
+    upsamples: the values of Config.upsample its generator implements (the notebook's both); any other
+    is refused rather than silently ignored by a generator that never reads it.
     """
 
     name: str
@@ -53,6 +55,7 @@ class ArchSpec:
     description: str = ""
     g_noise_batches: int = 1
     smooth_g_target: bool = True
+    upsamples: tuple[str, ...] = ("transpose",)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:

@@ -6,6 +6,13 @@ its output's channels, and three stride-2 convolutions take 28x28xC as well as 3
 the discriminator. Each dataset module (dcgan_mnist/model.py, dcgan_cifar/model.py) picks its shape.
 
 The three quirks of the notebooks are reproduced when `config.quirks == "original"`.
+
+`config.upsample == "resize"` replaces each stride-2 transposed convolution of the generator by a
+nearest-neighbour resize x2 and a stride-1 convolution of the same kernel size and width (the same
+parameter count, other variables): with kernel 3 and stride 2 the transposed convolution's kernel
+footprints overlap unevenly, so every other output pixel sums more kernel taps than its neighbours, the
+checkerboard of Odena et al., "Deconvolution and Checkerboard Artifacts" (Distill, 2016). A resize makes
+every output pixel see the same taps. MNIST's stride-1 second layer stays as it is.
 """
 
 from __future__ import annotations
@@ -21,6 +28,21 @@ def hidden_block(x: tf.Tensor, training: Training, name: str, config: Config, la
     x = layers.batch_norm(x, training, name, momentum=config.bn_momentum, epsilon=config.bn_epsilon)
     x = layers.lrelu(x, config.lrelu_alpha)
     return layers.dropout(x, config.generator_keep_prob, dropout_on)
+
+
+def upsample2x(
+    x: tf.Tensor, filters: int, kernel_size: int, index: int, config: Config, layers: Layers
+) -> tf.Tensor:
+    """Twice the height and width, `filters` channels: the notebook's stride-2 SAME transposed
+    convolution, or (upsample "resize") a nearest-neighbour resize x2 and a stride-1 SAME convolution."""
+    if config.upsample == "transpose":
+        return layers.conv2d_transpose(x, filters, kernel_size, 2, "same", name=f"conv_transpose{index}")
+    height, width, channels = (int(d) for d in x.shape[1:])
+    # Nearest neighbour as a broadcast and a reshape: its gradient is a sum, exact and deterministic on
+    # every device (the resize op's gradient kernel is not deterministic on GPUs).
+    repeated = tf.broadcast_to(x[:, :, None, :, None, :], [tf.shape(x)[0], height, 2, width, 2, channels])
+    resized = tf.reshape(repeated, [-1, 2 * height, 2 * width, channels])
+    return layers.conv2d(resized, filters, kernel_size, 1, "same", name=f"resize_conv{index}")
 
 
 def generator(
@@ -42,17 +64,20 @@ def generator(
     layer1 = hidden_block(layer1, training, "batch_norm1", config, layers, dropout_on)
 
     # 7 x 7 x 256 (MNIST) or 8 x 8 x 256 (CIFAR)
-    layer2 = layers.conv2d_transpose(layer1, 256, 4, layer2_strides, layer2_padding, name="conv_transpose2")
+    if (layer2_strides, layer2_padding) == (2, "same"):
+        layer2 = upsample2x(layer1, 256, 4, 2, config, layers)
+    else:
+        layer2 = layers.conv2d_transpose(
+            layer1, 256, 4, layer2_strides, layer2_padding, name="conv_transpose2"
+        )
     layer2 = hidden_block(layer2, training, "batch_norm2", config, layers, dropout_on)
 
     # 14 x 14 x 128 (16 x 16 x 128)
-    layer3 = layers.conv2d_transpose(layer2, 128, 3, strides=2, padding="same", name="conv_transpose3")
+    layer3 = upsample2x(layer2, 128, 3, 3, config, layers)
     layer3 = hidden_block(layer3, training, "batch_norm3", config, layers, dropout_on)
 
     # 28 x 28 x 1 (32 x 32 x 3)
-    logits = layers.conv2d_transpose(
-        layer3, image_shape[-1], 3, strides=2, padding="same", name="conv_transpose4"
-    )
+    logits = upsample2x(layer3, image_shape[-1], 3, 4, config, layers)
     return tf.tanh(logits)
 
 

@@ -46,6 +46,7 @@ NOTEBOOK = ArchSpec(
     defaults={"epochs": 50, "grid_size": 15},
     schedule="g_then_d",
     d_batches="separate",
+    upsamples=("transpose", "resize"),  # --upsample: common/notebook.py
     description="The CIFAR notebook's DCGAN: dense to 4x4x512, three stride-2 transposed convolutions "
     "to 32x32x3; the MNIST notebook's conv D.",
 )

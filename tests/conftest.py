@@ -79,14 +79,21 @@ def synthetic_cifar_dir() -> str:
     for index, name in enumerate(names):
         n = SYNTHETIC_TRAIN if name == "test_batch" else SYNTHETIC_TRAIN // 2
         images, labels = synthetic_images(n, (32, 32, 3), seed=10 + index)
-        batch = {
-            b"batch_label": name.encode(),
-            b"labels": [int(v) for v in labels],
-            b"data": images.transpose(0, 3, 1, 2).reshape(n, 3072),  # the official layout: RGB planes
-            b"filenames": [b"x.png"] * n,
-        }
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        write_cifar_batch(folder / name, images, labels)
     return str(folder.parent)
+
+
+def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """One batch in the official python format: a protocol-2 pickle of a dict with byte-string keys,
+    'data' as N x 3072 uint8 rows of 1024 red, 1024 green, 1024 blue values."""
+
+    batch = {
+        b"batch_label": path.name.encode(),
+        b"labels": [int(v) for v in labels],
+        b"data": images.transpose(0, 3, 1, 2).reshape(len(images), 3072),
+        b"filenames": [f"{path.name}_{i}.png".encode() for i in range(len(images))],
+    }
+    path.write_bytes(pickle.dumps(batch, protocol=2))
 
 
 needs_shared_data = pytest.mark.skipif(
@@ -161,3 +168,43 @@ def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`python -m ARGS` in a fresh interpreter from `cwd`, with the repository importable."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
+def write_cifar10(folder: Path, per_class: int = 2, test_per_class: int = 3, seed: int = 0) -> dict:
+    """A tiny CIFAR-10 in the official python format: `folder`/cifar-10-batches-py/ with five training
+    batches of `per_class` images of every class each and a test batch of `test_per_class` per class,
+    shuffled, as protocol-2 pickles with byte-string keys. Each image is its class's colour plus noise,
+    so a classifier has something to learn. Returns {batch name: (uint8 [N, 32, 32, 3] images, labels)}."""
+
+    rng = np.random.default_rng(seed)
+    batches = folder / "cifar-10-batches-py"
+    batches.mkdir(parents=True, exist_ok=True)
+    colours = rng.integers(0, 256, (10, 3))
+    written = {}
+    for name, count in [*((n, per_class) for n in CIFAR_TRAIN_BATCHES), ("test_batch", test_per_class)]:
+        labels = rng.permutation(np.repeat(np.arange(10), count))
+        images = np.clip(
+            colours[labels][:, None, None, :] + rng.normal(0, 20, (len(labels), 32, 32, 3)), 0, 255
+        )
+        images = images.astype(np.uint8)
+        write_cifar_batch(batches / name, images, labels)
+        written[name] = (images, labels)
+    meta = {b"label_names": [c.encode() for c in CIFAR10_NAMES], b"num_cases_per_batch": 10 * per_class}
+    (batches / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return written
+
+
+def tar_cifar10(folder: Path, archive: Path) -> Path:
+    """The cifar-10-batches-py folder under `folder` as a cifar-10-python.tar.gz, the official layout."""
+    import tarfile
+
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return archive
+
+
+CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -15,7 +15,14 @@ from common.layers import Layers, SeedStream
 from common.rundir import RunDir
 from dcgan_cifar import model
 from dcgan_cifar.__main__ import MODULE, cli, flags_to_config, load_training_images
-from tests.conftest import SHARED_DATA, SYNTHETIC_TRAIN, notebook_parameters, synthetic_cifar_dir
+from tests.conftest import (
+    SHARED_DATA,
+    SYNTHETIC_TRAIN,
+    notebook_parameters,
+    synthetic_cifar_dir,
+    tar_cifar10,
+    write_cifar10,
+)
 
 v1 = tf.compat.v1
 HORSE_DIR = SHARED_DATA / "cifar10-horse"
@@ -179,3 +186,41 @@ def test_resume_with_the_same_class(trained, tmp_path):
     record = json.loads(RunDir(out).config.read_text())
     assert record["config"]["class_label"] == 7 and record["resumed"][0].endswith("model.ckpt-6")
     assert [row["step"] for row in RunDir(out).read_history()] == [2, 4, 6, 8]
+
+
+# --------------------------------------------------------------- any class, from a full-format CIFAR-10
+@pytest.fixture(scope="module")
+def full_cifar(tmp_path_factory):
+    """A tiny synthetic CIFAR-10 with all ten classes (3 per class per training batch), as the
+    cifar-10-batches-py folder and as the official tar.gz."""
+    root = tmp_path_factory.mktemp("full")
+    written = write_cifar10(root / "folder", per_class=3, test_per_class=2)
+    tar_cifar10(root / "folder", root / "archive" / "cifar-10-python.tar.gz")
+    return root, written
+
+
+@pytest.mark.parametrize("layout", ["folder", "archive"])
+@pytest.mark.parametrize("name, label", [("cat", 3), ("airplane", 0), ("9", 9), ("horse", 7)])
+def test_any_class_is_selected_from_the_full_data_set(full_cifar, isolated_home, layout, name, label):
+    root, written = full_cifar
+    config = Config(dataset="cifar10", class_label=flags_to_config({"class_name": name})["class_label"])
+    train = load_training_images(config.replace(data_dir=str(root / layout)))
+    expected = np.concatenate(
+        [images[labels == label] for images, labels in (written[f"data_batch_{i}"] for i in range(1, 6))]
+    )
+    assert train.images.shape == (15, 32, 32, 3) and set(train.labels.tolist()) == {label}
+    np.testing.assert_array_equal(train.images, expected)  # the batches' order, pixels exact
+    test = load_cifar10("test", root / layout, download=False, label=label)
+    np.testing.assert_array_equal(test.images, written["test_batch"][0][written["test_batch"][1] == label])
+
+
+def test_class_cat_trains_into_runs_cifar10_cat(full_cifar, isolated_home, tmp_path, monkeypatch):
+    root, _ = full_cifar
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--data-dir", str(root / "archive"), "--class", "cat", "--batch-size", "4"]
+    assert cli([*argv, "--max-steps", "2", "--no-progress"]) == 0
+    run = RunDir(tmp_path / "runs" / "cifar10-cat")
+    record = json.loads(run.config.read_text())
+    assert record["config"]["class_label"] == 3 and record["config"]["out"] == "runs/cifar10-cat"
+    assert record["data"]["images"] == 15 and record["data"]["source"].endswith("cifar-10-python.tar.gz")
+    assert run.latest_checkpoint().endswith("model.ckpt-2")

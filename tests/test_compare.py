@@ -30,6 +30,7 @@ EVALUATION = {
         "class_entropy": 0.987,
         "confident_share": 0.321,
         "target_class_share": 0.111,
+        "checkerboard": 0.01234,
     },
     "real_floor": {
         "fid": 1.5,
@@ -39,6 +40,9 @@ EVALUATION = {
         "class_entropy": 0.5,
         "confident_share": 0.9,
         "target_class_share": 0.8,
+        "target_class_share_unseen": 0.77,
+        "other_classes_target_share": 0.2,
+        "checkerboard": 0.00051,
     },
     "noise_ceiling": {
         "fid": 456.75,
@@ -48,6 +52,7 @@ EVALUATION = {
         "class_entropy": 0.1,
         "confident_share": 0.05,
         "target_class_share": 0.0,
+        "checkerboard": 0.00293,
     },
 }
 
@@ -156,6 +161,12 @@ def test_quality_numbers_when_evaluated(runs, tmp_path):
     assert row["class entropy"] == "0.987" and row["target-class share"] == "0.111"
     assert row["real-floor FID"] == "1.50" and row["noise-ceiling FID"] == "456.75"
     assert row["classifier test accuracy"] == "0.8125" and row["n"] == "500"
+    assert row["real target-class share (unseen)"] == "0.770" and row["noise target-class share"] == "0.000"
+    assert row["other classes' target-class share"] == "0.200"
+    checker = found["Checkerboard (eval.json)"]
+    assert list(checker) == ["evaluated"]
+    expected = {"generated": "0.01234", "real": "0.00051", "noise": "0.00293", "upsample": "transpose"}
+    assert {key: checker["evaluated"][key] for key in expected} == expected
     during = found["Sample quality during training (history.csv)"]["evaluated"]
     assert during["last FID"] == "200.5 (step 4)" and during["lowest FID"] == "200.5 (step 4)"
     assert during["last target-class share"] == "0.5 (step 4)"

@@ -15,6 +15,8 @@ from common.classifier import TrainingPlan, load_classifier
 from common.data import DataError, load_mnist
 from common.evaluate import (
     EVAL_FILE,
+    checkerboard,
+    checkerboard_shares,
     class_statistics,
     fid,
     floor_sets,
@@ -43,6 +45,7 @@ SECTION_KEYS = {
     "class_entropy",
     "confident_share",
     "target_class_share",
+    "checkerboard",
 }
 
 
@@ -319,9 +322,14 @@ def test_cifar_run_reports_the_target_class_and_how_its_classifier_was_trained(q
         result["class_label"] == 7
         and result["reference"] == "100 of the 1000 real cifar10 test images of class horse"
     )
-    assert all(
-        0 <= result[s]["target_class_share"] <= 1 for s in ("generated", "real_floor", "noise_ceiling")
-    )
+    sections = ("generated", "real_floor", "noise_ceiling")
+    assert all(0 <= result[s]["target_class_share"] <= 1 for s in sections)
+    assert all(0 <= result[s]["checkerboard"] <= 1 for s in sections)
+    assert result["noise_ceiling"]["checkerboard"] == pytest.approx(3 / 1023, rel=0.1)
+    # the held-out horses: the other half of the test split's 1000
+    assert result["real_floor"]["unseen_images"] == 500
+    assert 0 <= result["real_floor"]["target_class_share_unseen"] <= 1
+    assert 0 <= result["real_floor"]["other_classes_target_share"] <= 1
     # The shared subset has only horses in its training batches: the classifier also learned from half
     # of the test split, and eval.json says so.
     classifier = result["classifier"]
@@ -334,6 +342,44 @@ def test_cifar_run_reports_the_target_class_and_how_its_classifier_was_trained(q
     assert len(result["warnings"]) <= 2
 
 
+# ----------------------------------------------------------------------------------------- checkerboard
+def fft_nyquist_share(image: np.ndarray) -> float:
+    """The statistic from its definition: the DFT energy at the three Nyquist frequencies over all the
+    energy but the DC term's, summed over channels."""
+    spectrum = np.abs(np.fft.fft2(image.astype(float), axes=(0, 1))) ** 2
+    h, w = image.shape[:2]
+    nyquist = spectrum[h // 2, 0] + spectrum[0, w // 2] + spectrum[h // 2, w // 2]
+    return float(nyquist.sum() / (spectrum.sum() - spectrum[0, 0].sum()))
+
+
+def test_checkerboard_scores_a_checkerboard_high_and_a_smooth_image_low():
+    y, x = np.mgrid[:32, :32]
+    board = np.where((x + y) % 2, 200, 50).astype(np.uint8)[None, :, :, None]
+    stripes = np.where(x % 2, 255, 0).astype(np.uint8)[None, :, :, None]
+    smooth = (127 + 100 * np.sin(x / 5.0) * np.cos(y / 7.0)).astype(np.uint8)[None, :, :, None]
+    flat = np.full((1, 32, 32, 3), 90, np.uint8)
+    assert checkerboard_shares(board)[0] == pytest.approx(1.0)
+    assert checkerboard_shares(stripes)[0] == pytest.approx(1.0)
+    assert checkerboard_shares(smooth)[0] < 1e-3
+    assert checkerboard_shares(flat)[0] == 0.0  # no energy at all: nothing to share
+    # A smooth image with a faint checkerboard added: the statistic sees the 2-pixel pattern.
+    faint = np.clip(smooth.astype(int) + np.where((x + y) % 2, 6, -6)[None, :, :, None], 0, 255)
+    faint = faint.astype(np.uint8)
+    assert checkerboard_shares(faint)[0] > 10 * checkerboard_shares(smooth)[0]
+
+
+def test_checkerboard_is_the_spectral_share_at_nyquist():
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, (20, 28, 28, 3), dtype=np.uint8)  # MNIST's size is even too
+    images[:10] = np.cumsum(images[:10] // 32, axis=1, dtype=np.uint16).astype(np.uint8)  # some structure
+    shares = checkerboard_shares(images)
+    np.testing.assert_allclose(shares, [fft_nyquist_share(image) for image in images], rtol=1e-9)
+    noise = rng.integers(0, 256, (500, 32, 32, 3), dtype=np.uint8)
+    assert checkerboard(noise) == pytest.approx(3 / (32 * 32 - 1), rel=0.05)  # white noise: 3 of 1023
+    with pytest.raises(DataError, match="even H and W"):
+        checkerboard_shares(np.zeros((2, 7, 8, 1), np.uint8))
+
+
 def test_class_statistics_that_noise_matches_are_flagged():
     floor = {"confident_share": 0.9, "target_class_share": 0.8}
     assert uninformative_statistics(floor, {"confident_share": 0.5, "target_class_share": 0.2}) == []
@@ -344,6 +390,12 @@ def test_class_statistics_that_noise_matches_are_flagged():
     assert uninformative_statistics(
         {**floor, "target_class_share": None}, {**floor, "target_class_share": None}
     ) == ["confident_share does not measure quality here: noise images score 0.900, real images 0.900"]
+    # The real images the classifier never learned from decide, when there are any: the floor's images
+    # include ones it learned from, which it recognizes better than new ones.
+    unseen = {**floor, "target_class_share_unseen": 0.15}
+    assert uninformative_statistics(unseen, {"confident_share": 0.5, "target_class_share": 0.2}) == [
+        "target_class_share does not measure quality here: noise images score 0.200, real images 0.150"
+    ]
 
 
 def error_line(capsys) -> str:
