@@ -56,8 +56,7 @@ class Config:
     bn_momentum: float = 0.99
     bn_epsilon: float = 1e-3
     quirks: str = "fixed"  # fixed, or original: the notebook's bugs, reproduced for study
-    # training-recipe ingredients (docs/quality.md measures each; the defaults are the notebook's)
-    recipe: str = "notebook"  # notebook, or improved: the measured bundle of common.recipes
+    # training-recipe ingredients (benchmarks.recipes sweeps them; the defaults are the notebook's)
     g_keep_prob: float | None = None  # the generator's dropout keep probability (None: keep_prob)
     d_learning_rate: float | None = None  # D's Adam learning rate (None: learning_rate; two time-scales)
     g_ema_decay: float = 0.0  # > 0: sample from an exponential moving average of G's weights
@@ -212,7 +211,7 @@ _UPPER_LIMITS = {
 # (upsample: a resize generator has convolution kernels where the notebook has transposed ones;
 # g_ema_decay: the average's variables.)
 ARCHITECTURE_FIELDS = (
-    "dataset", "arch", "class_label", "noise_dim", "quirks", "upsample", "recipe", "g_ema_decay",
+    "dataset", "arch", "class_label", "noise_dim", "quirks", "upsample", "g_ema_decay",
 )  # fmt: skip
 # Settings the data order and the noise are drawn from: changing them on --resume would silently make
 # another run than the one that never stopped, so --resume refuses them too.
