@@ -39,6 +39,11 @@ def cpu_model() -> str:
     return cpuinfo_fields().get("model name") or platform.processor() or platform.machine()
 
 
+def cpu_vendor() -> str:
+    """/proc/cpuinfo's vendor_id (GenuineIntel, AuthenticAMD, ...); empty where it is not given."""
+    return cpuinfo_fields().get("vendor_id", "")
+
+
 def hardware_cpu_flags() -> frozenset[str]:
     """The ISA flags of the first CPU as /proc/cpuinfo lists them (empty where it is missing)."""
     return frozenset(cpuinfo_fields().get("flags", "").split())

@@ -19,7 +19,7 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from common.config import PRECISIONS, ConfigError
 from common.layers import LayerImpl
-from common.machine import cpu_flags
+from common.machine import cpu_flags, cpu_vendor
 
 v1 = tf.compat.v1
 
@@ -33,32 +33,52 @@ class CpuKind:
 
     name: str
     flag: str | None  # the /proc/cpuinfo flag that makes a CPU this kind (None: any other CPU)
+    vendor: str | None  # its vendor_id, where the kind depends on it (None: any vendor)
     auto: str  # float32 or bfloat16
     measured: str  # the measurement behind `auto` (docs/benchmarks.md has the tables)
 
 
 # First match wins, so the richer ISA comes first. Each `auto` is a measurement, not a guess: speed in
-# one interleaved benchmark run, and sample quality (FID over several seeds) for every bf16 choice.
+# an interleaved benchmark run, and sample quality (FID over several seeds) for every bf16 choice. The
+# AVX512_BF16 kinds split by vendor because their float32 differs: a Zen 4 core runs 512-bit FMAs at
+# half rate (two 256-bit pipes), so bf16 dot products double it; an Intel core with two 512-bit FMA
+# units gains nothing from them (measured with AMX switched off).
 CPU_KINDS = (
     CpuKind(
         "AMX (Intel Xeon 4th generation and later)",
         "amx_bf16",
+        None,
         "bfloat16",
-        "bf16 2.0x float32, FID equal over six seeds (Xeon with AMX)",
+        "Xeon with AMX: bf16 2.0x float32; FID equal to float32's over six seeds",
     ),
     CpuKind(
-        "AVX512_BF16 without AMX (AMD Zen 4 and later, Intel Cooper Lake)",
+        "AVX512_BF16 on AMD (Zen 4 and later)",
         "avx512_bf16",
+        "AuthenticAMD",
         "bfloat16",
-        "bf16 PLACEHOLDER",
+        "AMD EPYC (issue #15's report): bf16 1.74x float32; bf16 sample quality as on AMX and on the "
+        "emulated AVX512_BF16 CPU",
     ),
-    CpuKind("no native bf16", None, "float32", "bf16 would be emulated: slower than float32"),
+    CpuKind(
+        "AVX512_BF16 on Intel without AMX (Cooper Lake)",
+        "avx512_bf16",
+        None,
+        "float32",
+        "Xeon with oneDNN capped at AVX512_CORE_BF16 (an emulation): bf16 no faster than float32",
+    ),
+    CpuKind("no native bf16", None, None, "float32", "bf16 would be emulated: slower than float32"),
 )
 
 
-def cpu_kind(flags: frozenset[str] | None = None) -> CpuKind:
+def cpu_kind(flags: frozenset[str] | None = None, vendor: str | None = None) -> CpuKind:
+    """The first CPU_KINDS entry this CPU (its usable flags, its vendor_id) matches."""
     flags = cpu_flags() if flags is None else flags
-    return next(kind for kind in CPU_KINDS if kind.flag is None or kind.flag in flags)
+    vendor = cpu_vendor() if vendor is None else vendor
+    return next(
+        kind
+        for kind in CPU_KINDS
+        if (kind.flag is None or kind.flag in flags) and (kind.vendor is None or kind.vendor == vendor)
+    )
 
 
 def bf16_supported(flags: frozenset[str] | None = None) -> bool:
@@ -66,7 +86,9 @@ def bf16_supported(flags: frozenset[str] | None = None) -> bool:
     return any(flag in flags for flag in BF16_FLAGS)
 
 
-def resolve_precision(requested: str, on_gpu: bool, flags: frozenset[str] | None = None) -> str:
+def resolve_precision(
+    requested: str, on_gpu: bool, flags: frozenset[str] | None = None, vendor: str | None = None
+) -> str:
     """The precision a run trains in: `auto` made concrete for this machine; bfloat16 checked against it.
 
     bfloat16 is oneDNN's CPU rewrite: refused on a GPU, and on a CPU that cannot run bf16 natively (a
@@ -74,7 +96,7 @@ def resolve_precision(requested: str, on_gpu: bool, flags: frozenset[str] | None
     """
     flags = cpu_flags() if flags is None else flags
     if requested == "auto":
-        return "float32" if on_gpu else cpu_kind(flags).auto
+        return "float32" if on_gpu else cpu_kind(flags, vendor).auto
     if requested == "bfloat16" and on_gpu:
         raise ConfigError("--precision bfloat16 is the CPU (oneDNN) rewrite: use float32 on a GPU")
     if requested == "bfloat16" and not bf16_supported(flags):

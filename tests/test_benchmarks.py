@@ -109,7 +109,7 @@ AVX512_BF16 = frozenset({"avx512f", "avx512_bf16"})
     "requested, on_gpu, flags, expected",
     [
         ("auto", False, AMX, "bfloat16"),  # measured: ~2x, the same sample quality
-        ("auto", False, AVX512_BF16, "bfloat16"),  # measured with oneDNN capped below AMX (CPU_KINDS)
+        ("auto", False, AVX512_BF16, "float32"),  # an Intel core: measured with oneDNN capped below AMX
         ("auto", False, frozenset({"avx2", "fma"}), "float32"),
         ("auto", True, AMX, "float32"),  # the bf16 rewrite is oneDNN's, for the CPU
         ("float32", False, AMX, "float32"),
@@ -120,10 +120,25 @@ AVX512_BF16 = frozenset({"avx512f", "avx512_bf16"})
 )
 def test_resolve_precision(requested, on_gpu, flags, expected):
     if expected in PRECISIONS:
-        assert resolve_precision(requested, on_gpu, flags) == expected
+        assert resolve_precision(requested, on_gpu, flags, "GenuineIntel") == expected
     else:
         with pytest.raises(ConfigError, match=expected):
-            resolve_precision(requested, on_gpu, flags)
+            resolve_precision(requested, on_gpu, flags, "GenuineIntel")
+
+
+@pytest.mark.parametrize(
+    "flags, vendor, expected",
+    [
+        (AMX, "GenuineIntel", "bfloat16"),
+        (AVX512_BF16, "AuthenticAMD", "bfloat16"),  # Zen 4: issue #15's measurement, 1.74x float32
+        (AVX512_BF16, "GenuineIntel", "float32"),  # Cooper Lake stand-in: bf16 no faster
+        (frozenset({"avx2", "fma"}), "AuthenticAMD", "float32"),
+        (AVX512_BF16, "", "float32"),  # vendor unknown: the Intel measurement's safe choice
+    ],
+)
+def test_auto_precision_per_cpu_kind(flags, vendor, expected):
+    assert resolve_precision("auto", False, flags, vendor) == expected
+    assert cpu_kind(flags, vendor).auto == expected
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="needs a CPU with AMX or AVX-512-BF16 (bf16 rewrite)")
@@ -157,8 +172,8 @@ def test_bf16_step_is_a_rounding_of_the_float32_step():
 
 
 def test_cpu_kinds_pick_by_the_richest_flag():
-    assert cpu_kind(AMX).flag == "amx_bf16"
-    assert cpu_kind(AVX512_BF16).flag == "avx512_bf16"
+    assert cpu_kind(AMX, "AuthenticAMD").flag == "amx_bf16"
+    assert cpu_kind(AVX512_BF16, "GenuineIntel").flag == "avx512_bf16"
     assert cpu_kind(frozenset({"avx2", "fma"})).auto == "float32"
     assert [kind.auto for kind in CPU_KINDS][-1] == "float32"  # no native bf16: never emulated bf16
 
