@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 from common.config import Config
 from common.gan import (
@@ -75,6 +76,7 @@ class ProjectStep:
 
     The precision is the config's (resolved as `train` resolves it); `settings` gives threads and XLA;
     `layer_impl` overrides layer implementation choices (its None fields follow the precision).
+    float16: grappler's GPU `auto_mixed_precision` rewrite with dynamic loss scaling (benchmarks.gpu).
     """
 
     def __init__(
@@ -84,13 +86,19 @@ class ProjectStep:
         images: np.ndarray,
         settings: SpeedSettings | None = None,
         layer_impl: LayerImpl | None = None,
+        float16: bool = False,
     ) -> None:
         config = with_precision(config)
         settings = settings or SpeedSettings.default_settings()
         impl = (layer_impl or LayerImpl()).for_precision(config.precision)
         settings = dataclasses.replace(settings, precision=config.precision, layer_impl=impl)
-        self.graph, self.gan = build_training_graph(spec, config, len(images), settings.layer_impl)
-        self.sess = v1.Session(graph=self.graph, config=session_config(settings))
+        self.graph, self.gan = build_training_graph(
+            spec, config, len(images), settings.layer_impl, loss_scale="dynamic" if float16 else None
+        )
+        session = session_config(settings)
+        if float16:  # grappler's GPU float16 rewrite (it skips a machine without a GPU)
+            session.graph_options.rewrite_options.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON
+        self.sess = v1.Session(graph=self.graph, config=session)
         self.sess.run(self.gan.init)
         self.sess.run(self.gan.inputs.load_dataset, {self.gan.inputs.dataset_feed: images})
         self.steps_per_epoch = self.gan.inputs.steps_per_epoch

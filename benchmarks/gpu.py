@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import rewriter_config_pb2
 from tensorflow.python.framework import kernels
 
 from benchmarks.alternatives import KerasStep, ProjectStep, TrainingStep, Unavailable, flops_per_image
@@ -50,7 +49,6 @@ from common.config import Config, ConfigError
 from common.data import DataError
 from common.gan import CPU_ONLY_SCOPES, ArchSpec
 from common.machine import load_average
-from common.speed import SpeedSettings
 from common.train import gpu_visible
 
 v1 = tf.compat.v1
@@ -106,26 +104,6 @@ def placement_problems(graph: tf.Graph) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- rows
-class ProjectMixedStep(ProjectStep):
-    """The project's step with grappler's float16 rewrite and dynamic loss scaling (GPU only in effect)."""
-
-    def __init__(self, spec: ArchSpec, config: Config, images: np.ndarray) -> None:
-        from common.train import build_training_graph, session_config
-
-        config = config.replace(precision="float32")  # the rewrite, not the CPU bf16 path
-        settings = SpeedSettings.default_settings("float32")
-        self.graph, self.gan = build_training_graph(
-            spec, config, len(images), settings.layer_impl, loss_scale="dynamic"
-        )
-        session = session_config(settings)
-        session.graph_options.rewrite_options.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON
-        self.sess = v1.Session(graph=self.graph, config=session)
-        self.sess.run(self.gan.init)
-        self.sess.run(self.gan.inputs.load_dataset, {self.gan.inputs.dataset_feed: images})
-        self.steps_per_epoch = self.gan.inputs.steps_per_epoch
-        self.step_index = 0
-
-
 def gpu_has_bf16() -> bool:
     """Compute capability 8.0 or later (Ampere): bf16 tensor cores."""
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -158,7 +136,7 @@ def rows(spec: ArchSpec, config: Config, images: np.ndarray) -> list[Candidate]:
         ),
         Candidate(
             "project, float16 (auto_mixed_precision + loss scaling)",
-            lambda: ProjectMixedStep(spec, config, images),
+            lambda: ProjectStep(spec, config.replace(precision="float32"), images, float16=True),
             project_flops,
             True,
         ),
