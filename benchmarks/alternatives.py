@@ -10,20 +10,28 @@ settings, dropout and label smoothing) at the same batch size, and updates both 
 - TF1 original, scoped: the same, each train op waiting only for its own network's update ops.
 - Keras tf.function: the TensorFlow DCGAN tutorial's step (Keras 3 models, two GradientTapes, both
   updates from one forward pass: the "simultaneous" schedule, less work per step than G-then-D), fed by
-  a `tf.data` pipeline. Optionally compiled with XLA (`jit_compile=True`).
+  a `tf.data` pipeline. Optionally compiled with XLA (`jit_compile=True`), or with Keras's own bf16
+  switch, `keras.mixed_precision.set_global_policy("mixed_bfloat16")` (the policy is restored after the
+  models are built; D's output layer stays float32, as the Keras mixed-precision guide advises).
 - PyTorch eager: the PyTorch DCGAN example's loop (D on real and on detached fakes, then G through the
-  updated D on the same fakes), on the notebook's layers. Only where torch is installed (it is not a
-  dependency of the project: `pip install torch` to time it).
+  updated D on the same fakes), on the notebook's layers; optionally with PyTorch's bf16 switch, the
+  forward passes under `torch.autocast("cpu", dtype=torch.bfloat16)`. Only where torch is installed (it
+  is not a dependency of the project: `pip install torch` to time it).
+
+The bf16 peers run only where the CPU has native bf16 (AMX or AVX512_BF16): elsewhere their switch
+would emulate bf16 and no user would flip it for speed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 from common.config import Config
 from common.gan import (
@@ -36,7 +44,7 @@ from common.gan import (
 )
 from common.layers import UPDATE_OPS, LayerImpl, Layers, SeedStream
 from common.machine import cpu_count
-from common.speed import SpeedSettings
+from common.speed import SpeedSettings, bf16_supported
 from common.train import build_training_graph, session_config, with_precision
 
 v1 = tf.compat.v1
@@ -68,6 +76,7 @@ class ProjectStep:
 
     The precision is the config's (resolved as `train` resolves it); `settings` gives threads and XLA;
     `layer_impl` overrides layer implementation choices (its None fields follow the precision).
+    float16: grappler's GPU `auto_mixed_precision` rewrite with dynamic loss scaling (benchmarks.gpu).
     """
 
     def __init__(
@@ -77,13 +86,19 @@ class ProjectStep:
         images: np.ndarray,
         settings: SpeedSettings | None = None,
         layer_impl: LayerImpl | None = None,
+        float16: bool = False,
     ) -> None:
         config = with_precision(config)
         settings = settings or SpeedSettings.default_settings()
         impl = (layer_impl or LayerImpl()).for_precision(config.precision)
         settings = dataclasses.replace(settings, precision=config.precision, layer_impl=impl)
-        self.graph, self.gan = build_training_graph(spec, config, len(images), settings.layer_impl)
-        self.sess = v1.Session(graph=self.graph, config=session_config(settings))
+        self.graph, self.gan = build_training_graph(
+            spec, config, len(images), settings.layer_impl, loss_scale="dynamic" if float16 else None
+        )
+        session = session_config(settings)
+        if float16:  # grappler's GPU float16 rewrite (it skips a machine without a GPU)
+            session.graph_options.rewrite_options.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON
+        self.sess = v1.Session(graph=self.graph, config=session)
         self.sess.run(self.gan.init)
         self.sess.run(self.gan.inputs.load_dataset, {self.gan.inputs.dataset_feed: images})
         self.steps_per_epoch = self.gan.inputs.steps_per_epoch
@@ -175,8 +190,12 @@ def original_tf1(scoped: bool) -> Callable[[ArchSpec, Config, np.ndarray], Origi
 
 
 # ----------------------------------------------------------------------------- the Keras tutorial step
-def keras_models(spec: ArchSpec, config: Config):
-    """The notebook's G and D as Keras 3 Sequential models (MNIST 28x28x1 or CIFAR 32x32x3)."""
+def keras_models(spec: ArchSpec, config: Config, output_dtype: str | None = None):
+    """The notebook's G and D as Keras 3 Sequential models (MNIST 28x28x1 or CIFAR 32x32x3).
+
+    output_dtype: the dtype policy of D's last layer (None: the global policy's); "float32" under a
+    mixed policy keeps the logits, and so the losses, in float32.
+    """
     import keras
     from keras import layers
 
@@ -217,23 +236,76 @@ def keras_models(spec: ArchSpec, config: Config):
             *block(layers.Conv2D(512, 3, strides=2, padding="same")),
             layers.Dropout(rate),
             layers.Flatten(),
-            layers.Dense(1),
+            layers.Dense(1, dtype=output_dtype),
         ],
         name="discriminator",
     )
     return generator, discriminator
 
 
-class KerasStep:
-    """The TF2 DCGAN tutorial's `train_step` under `tf.function`, over a shuffled, batched tf.data set."""
+NO_NATIVE_BF16 = "no native bf16 on this CPU (AMX or AVX512_BF16)"
+# The notebook generator's layers (common/notebook.py), in the order the Keras mirror's weighted layers
+# come in, and each Keras layer kind's weights under the project's variable names.
+NOTEBOOK_GENERATOR_LAYERS = (
+    "dense",
+    "batch_norm1",
+    "conv_transpose2",
+    "batch_norm2",
+    "conv_transpose3",
+    "batch_norm3",
+    "conv_transpose4",
+)
+KERAS_WEIGHT_NAMES = {
+    "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
+    "Dense": ("kernel", "bias"),
+    "Conv2DTranspose": ("kernel", "bias"),
+}
 
-    def __init__(self, spec: ArchSpec, config: Config, images: np.ndarray, jit_compile: bool) -> None:
+
+def keras_generator_weights(generator) -> dict[str, np.ndarray]:
+    """The Keras mirror's generator weights under the project's variable names (`Generator.load` takes
+    them), so both are sampled by the same sampler: same layout, same layer order (a test checks it)."""
+    weighted = [layer for layer in generator.layers if layer.weights]
+    if len(weighted) != len(NOTEBOOK_GENERATOR_LAYERS):
+        raise ValueError(f"{len(weighted)} weighted layers, expected {len(NOTEBOOK_GENERATOR_LAYERS)}")
+    weights = {}
+    for name, layer in zip(NOTEBOOK_GENERATOR_LAYERS, weighted, strict=True):
+        for attribute in KERAS_WEIGHT_NAMES[type(layer).__name__]:
+            value = getattr(layer, attribute)
+            weights[f"generator/{name}/{attribute}"] = np.asarray(value.numpy(), np.float32)
+    return weights
+
+
+# Keras's one-line bf16 switch (a global dtype policy: bf16 compute, float32 variables).
+KERAS_MIXED_POLICY = "mixed_bfloat16"
+
+
+class KerasStep:
+    """The TF2 DCGAN tutorial's `train_step` under `tf.function`, over a shuffled, batched tf.data set.
+
+    policy: build the models under this Keras dtype policy (`mixed_bfloat16`, `mixed_float16`). Each
+    Keras layer keeps the policy it was built with, so the global one is put back right after (other
+    rows, and tests, see float32).
+    """
+
+    def __init__(
+        self, spec: ArchSpec, config: Config, images: np.ndarray, jit_compile: bool, policy: str | None = None
+    ) -> None:
         import keras
 
         keras.utils.set_random_seed(config.seed)
-        self.generator, self.discriminator = keras_models(spec, config)
+        before = keras.mixed_precision.global_policy()
+        try:
+            if policy:
+                keras.mixed_precision.set_global_policy(policy)
+            self.generator, self.discriminator = keras_models(spec, config, "float32" if policy else None)
+        finally:
+            keras.mixed_precision.set_global_policy(before)
         self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
         self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
+        if policy == "mixed_float16":  # float16 gradients underflow without it (Keras's guide)
+            self.g_optimizer = keras.optimizers.LossScaleOptimizer(self.g_optimizer)
+            self.d_optimizer = keras.optimizers.LossScaleOptimizer(self.d_optimizer)
         self.config = config
         scaled = (images.astype(np.float32) - 127.5) / 127.5
         dataset = (
@@ -255,8 +327,13 @@ class KerasStep:
             losses = gan_losses(real_logits, fake_logits, self.config.label_smoothing)
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(losses.g_loss, g_vars), g_vars, strict=True))
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(losses.d_loss, d_vars), d_vars, strict=True))
+        # scale_loss: the identity, except under a LossScaleOptimizer (which unscales in apply_gradients).
+        g_loss, d_loss = (
+            self.g_optimizer.scale_loss(losses.g_loss),
+            self.d_optimizer.scale_loss(losses.d_loss),
+        )
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
         return losses.d_loss, losses.g_loss
 
     def step(self) -> None:
@@ -267,8 +344,17 @@ class KerasStep:
         pass
 
 
-def keras_tf_function(jit_compile: bool) -> Callable[[ArchSpec, Config, np.ndarray], KerasStep]:
-    return lambda spec, config, images: KerasStep(spec, config, images, jit_compile)
+def keras_tf_function(
+    jit_compile: bool, policy: str | None = None
+) -> Callable[[ArchSpec, Config, np.ndarray], KerasStep]:
+    """The Keras row's builder; `policy` is the CPU's bf16 switch, so it needs native bf16."""
+
+    def build(spec: ArchSpec, config: Config, images: np.ndarray) -> KerasStep:
+        if policy and not bf16_supported():
+            raise Unavailable(NO_NATIVE_BF16 + f": {policy} would be emulated")
+        return KerasStep(spec, config, images, jit_compile, policy)
+
+    return build
 
 
 # ------------------------------------------------------------------------------ the PyTorch example step
@@ -318,11 +404,21 @@ def torch_models(spec: ArchSpec, config: Config):
 
 
 class TorchStep:
-    """The PyTorch DCGAN example's training loop body, eager, on the CPU, data already in memory."""
+    """The PyTorch DCGAN example's training loop body, eager, on the CPU, data already in memory.
 
-    def __init__(self, spec: ArchSpec, config: Config, images: np.ndarray) -> None:
+    autocast: the forward passes and losses under `torch.autocast("cpu", dtype=torch.bfloat16)`
+    (PyTorch's own bf16 switch: convolutions and linear layers in bf16, weights and Adam in float32);
+    the backward passes run outside it, as PyTorch's AMP recipe has them.
+    """
+
+    def __init__(self, spec: ArchSpec, config: Config, images: np.ndarray, autocast: bool = False) -> None:
         torch, self.generator, self.discriminator = torch_models(spec, config)
+        if autocast and not bf16_supported():
+            raise Unavailable(NO_NATIVE_BF16 + ": autocast would be emulated")
         self.torch, self.config = torch, config
+        self.autocast = (
+            (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else contextlib.nullcontext
+        )
         torch.manual_seed(config.seed)
         torch.set_num_threads(cpu_count())
         adam = {"lr": config.learning_rate, "betas": (config.beta1, 0.999)}
@@ -343,21 +439,28 @@ class TorchStep:
         real_target = torch.full((config.batch_size, 1), 1.0 - config.label_smoothing)
         fake_target = torch.zeros(config.batch_size, 1)
 
-        fake = self.generator(noise)
+        with self.autocast():
+            fake = self.generator(noise)
         self.d_optimizer.zero_grad()
-        d_loss = self.loss(self.discriminator(real), real_target)
-        d_loss = d_loss + self.loss(self.discriminator(fake.detach()), fake_target)
+        with self.autocast():
+            d_loss = self.loss(self.discriminator(real), real_target)
+            d_loss = d_loss + self.loss(self.discriminator(fake.detach()), fake_target)
         d_loss.backward()
         self.d_optimizer.step()
 
         self.g_optimizer.zero_grad()
-        g_loss = self.loss(self.discriminator(fake), real_target)  # the notebook smooths G's target too
+        with self.autocast():  # the notebook smooths G's target too
+            g_loss = self.loss(self.discriminator(fake), real_target)
         g_loss.backward()
         self.g_optimizer.step()
         g_loss.item()  # wait for the step (eager is synchronous on the CPU, this only reads the value)
 
     def close(self) -> None:
         pass
+
+
+def torch_autocast(spec: ArchSpec, config: Config, images: np.ndarray) -> TorchStep:
+    return TorchStep(spec, config, images, autocast=True)
 
 
 # ------------------------------------------------------------------------------------------ the list
@@ -377,7 +480,14 @@ def implementations(default_precision: str, bf16_available: bool) -> list[Implem
         Implementation("  same, update ops per network", original_tf1(True), "g_then_d", False),
         Implementation("TF2 Keras tf.function", keras_tf_function(False), "simultaneous", False),
         Implementation("  same, jit_compile (XLA)", keras_tf_function(True), "simultaneous", False),
+        Implementation(
+            f"  same, {KERAS_MIXED_POLICY} policy",
+            keras_tf_function(False, KERAS_MIXED_POLICY),
+            "simultaneous",
+            False,
+        ),
         Implementation("PyTorch DCGAN example, eager", TorchStep, PYTORCH_SCHEDULE, False),
+        Implementation("  same, bf16 autocast", torch_autocast, PYTORCH_SCHEDULE, False),
     ]
     return chosen
 

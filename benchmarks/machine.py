@@ -6,13 +6,23 @@ Peak = cores x clock x FLOPs per cycle per core. Assumptions (stated in docs/ben
   AVX-512 16 lanes -> 64 FLOPs/cycle, AVX2 + FMA 8 lanes -> 32, otherwise SSE 4 lanes, no FMA -> 8;
 - bf16: AMX (amx_bf16) does 1024 bf16 multiply-adds per cycle per core -> 2048 FLOPs/cycle; AVX-512-BF16
   alone (vdpbf16ps, two ports, 32 pairs per vector) -> 128.
+Under an oneDNN ISA cap (ONEDNN_MAX_CPU_ISA, common.machine) the flags above it count as absent, and
+`describe()` says the figures emulate such a CPU on this one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from common.machine import cpu_count, cpu_flags, cpu_ghz, cpu_model
+from common.machine import (
+    ISA_CAP_VARIABLE,
+    cpu_count,
+    cpu_flags,
+    cpu_ghz,
+    cpu_model,
+    hidden_cpu_flags,
+    onednn_isa_cap,
+)
 from common.speed import bf16_supported
 
 REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
@@ -42,11 +52,18 @@ class Machine:
     flags: tuple[str, ...]  # the REPORTED_FLAGS this CPU has
     peak_float32_gflops: float | None
     peak_bf16_gflops: float | None
+    isa_cap: str | None = None  # ONEDNN_MAX_CPU_ISA's level, when it hides flags this CPU has
+    hidden_flags: tuple[str, ...] = ()  # the REPORTED_FLAGS the cap hides
 
     def describe(self) -> str:
         clock = f"{self.ghz:.2f} GHz" if self.ghz else "unknown clock"
         flags = " ".join(self.flags) or "none of interest"
         lines = [f"CPU: {self.cpu}, {self.cores} cores, {clock}; flags: {flags}"]
+        if self.isa_cap:
+            lines.append(
+                f"oneDNN capped at {ISA_CAP_VARIABLE}={self.isa_cap}: an emulation, on this CPU, of one "
+                f"without {' '.join(self.hidden_flags)} (not a measurement of such a CPU)"
+            )
         if self.peak_float32_gflops:
             peak = f"estimated peak: float32 {self.peak_float32_gflops:.0f} GFLOP/s"
             if self.peak_bf16_gflops:
@@ -57,6 +74,7 @@ class Machine:
 
 def this_machine() -> Machine:
     flags = cpu_flags()
+    cap, hidden = onednn_isa_cap(), hidden_cpu_flags()
     cores, ghz = cpu_count(), cpu_ghz()
     bf16 = bf16_flops_per_cycle(flags) if bf16_supported(flags) else None
     return Machine(
@@ -66,4 +84,6 @@ def this_machine() -> Machine:
         flags=tuple(f for f in REPORTED_FLAGS if f in flags),
         peak_float32_gflops=cores * ghz * float32_flops_per_cycle(flags) if ghz else None,
         peak_bf16_gflops=cores * ghz * bf16 if ghz and bf16 else None,
+        isa_cap=cap if hidden else None,
+        hidden_flags=tuple(f for f in REPORTED_FLAGS if f in hidden),
     )

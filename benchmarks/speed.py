@@ -4,7 +4,9 @@
 
 Each implementation is built and warmed up, then timed `steps` steps at a time, interleaved
 (A B C A B C ...) for `rounds` rounds, so a busy machine slows all of them alike; the table shows the
-median over rounds and the ratio to the fastest alternative. Not part of the test run (see
+median over rounds and the ratio to the fastest alternative, the peers' own fast switches (Keras
+mixed_bfloat16, PyTorch bf16 autocast) included. The CPU (model, flags, any oneDNN ISA cap) and the
+load average before and after are printed with it. Not part of the test run (see
 tests/test_benchmarks.py for the smoke test).
 """
 
@@ -31,6 +33,7 @@ from common.command import OneLineParser
 from common.config import Config, ConfigError
 from common.data import DataError, ImageSet
 from common.gan import ArchSpec
+from common.machine import load_average
 from common.speed import SpeedSettings, bf16_supported
 from common.train import gpu_visible, with_precision
 
@@ -204,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.only or any(s.lower() in i.name.lower() for s in args.only)
     ]
     machine = this_machine()
+    load_before = load_average()
     timings = time_interleaved(
         candidates_for(chosen, spec, config, images),
         args.batch_size,
@@ -213,8 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
     )
     print(machine.describe())
+    print(f"load average (1, 5, 15 min): {load_before} before, {load_average()} after")
     print(f"data: {source}; batch {args.batch_size}; project (default train): {settings.describe()}")
-    print(f"{args.rounds} rounds x {args.steps} steps each, interleaved; medians over rounds\n")
+    print(f"{args.rounds} rounds x {args.steps} steps each, interleaved; medians over rounds")
+    print("vs fastest alternative: each row against the fastest row that is not the project's\n")
     print(format_table(timings, machine))
     return 0
 

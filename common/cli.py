@@ -119,8 +119,9 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     outputs.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="auto: bf16 mixed precision on CPUs with AMX (~2x faster, the same sample quality: "
-        "docs/benchmarks.md), float32 elsewhere (default auto; config.json records the choice)",
+        help="auto: what measured fastest at the same sample quality on this kind of CPU "
+        "(common.speed.CPU_KINDS): bf16 mixed precision with AMX and on AMD with AVX512_BF16, float32 "
+        "elsewhere and on a GPU (default auto; config.json records the choice; docs/benchmarks.md)",
     )
     outputs.add_argument(
         "--sampler-stats",

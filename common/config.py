@@ -15,7 +15,7 @@ from typing import Any
 # constant; linear: to 0 at the last step; inverse_time: lr / (1 + step * lr / epochs), Keras's legacy
 # Adam(decay=lr / epochs) as the pyimagesearch DCGAN used it.
 LR_DECAYS = ("constant", "linear", "inverse_time")
-# auto: bf16 mixed precision on CPUs with AMX, float32 elsewhere (common.speed.resolve_precision).
+# auto: per kind of CPU, as measured (common.speed.CPU_KINDS): bf16 with AMX and on AMD Zen 4+, else float32.
 PRECISIONS = ("auto", "float32", "bfloat16")
 # Where the sampler's batch-norm statistics come from (common.sampling): recalibrated (one exact pass
 # of the generator in training mode before sampling) or the moving averages training kept.

@@ -109,8 +109,9 @@ def model_inputs(
         dataset_images = v1.Variable(
             dataset_feed, trainable=False, collections=[v1.GraphKeys.LOCAL_VARIABLES], name="dataset_images"
         )
+        # int64: a GPU has kernels for int64 resource variables, not int32 ones (tests/test_gan.py).
         epoch_order = v1.Variable(
-            tf.range(n_images),
+            tf.range(n_images, dtype=tf.int64),
             trainable=False,
             collections=[v1.GraphKeys.LOCAL_VARIABLES],
             name="epoch_order",
@@ -118,7 +119,7 @@ def model_inputs(
         shuffle_seed = tf.random.experimental.stateless_fold_in(
             tf.stack([config.seed, epoch]), SHUFFLE_STREAM
         )
-        order = tf.argsort(tf.random.stateless_uniform([n_images], seed=shuffle_seed))
+        order = tf.cast(tf.argsort(tf.random.stateless_uniform([n_images], seed=shuffle_seed)), tf.int64)
         shuffle = v1.assign(epoch_order, order, name="shuffle").op
 
         start = (global_step % steps_per_epoch) * config.batch_size
@@ -310,12 +311,23 @@ def generator_average(config: Config, global_step: tf.Tensor, after: tf.Operatio
 
 
 def adam_train_op(
-    loss: tf.Tensor, network: str, update_ops: list, lr: tf.Tensor, config: Config
+    loss: tf.Tensor,
+    network: str,
+    update_ops: list,
+    lr: tf.Tensor,
+    config: Config,
+    loss_scale: str | float | None = None,
 ) -> tf.Operation:
-    """Adam over one network's variables, under a control dependency on its batch-norm updates."""
+    """Adam over one network's variables, under a control dependency on its batch-norm updates.
+
+    loss_scale: "dynamic" or a number wraps Adam in TF1's loss-scale optimizer, which float16 gradients
+    need (grappler's GPU `auto_mixed_precision` rewrite; benchmarks/gpu.py); None (training) leaves it.
+    """
     variables = v1.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES, scope=f"{network}/")
     with tf.control_dependencies(update_ops):
         optimizer = v1.train.AdamOptimizer(lr, beta1=config.beta1, name=f"{network}_adam")
+        if loss_scale is not None:
+            optimizer = v1.mixed_precision.MixedPrecisionLossScaleOptimizer(optimizer, loss_scale)
         return optimizer.minimize(loss, var_list=variables, name=f"{network}_train")
 
 
@@ -388,6 +400,7 @@ def model_opt(
     impl: LayerImpl = FLOAT32_IMPL,
     update_ops: UpdateOpsRule = network_update_ops,
     tower: TowerBuilder = model_loss,
+    loss_scale: str | float | None = None,
 ) -> tuple[tuple[Tower, ...], Losses, TrainOps]:
     """The notebook's model_opt: towers and Adam train ops in the spec's order.
 
@@ -413,7 +426,7 @@ def model_opt(
     def update(network: str, forward: Tower) -> None:
         updates[network] = update_ops(forward, network, config)
         loss = forward.losses.g_loss if network == "generator" else forward.losses.d_loss
-        train[network] = adam_train_op(loss, network, updates[network], rates[network], config)
+        train[network] = adam_train_op(loss, network, updates[network], rates[network], config, loss_scale)
 
     updates: dict[str, list] = {}
     train: dict[str, tf.Operation] = {}
@@ -445,16 +458,28 @@ def model_opt(
     return towers, losses, ops
 
 
+# Ops of the training graph that run on the CPU whatever the device: string and file work, which has no
+# GPU kernel (tests/test_gan.py checks that every other op has one).
+CPU_ONLY_SCOPES = ("summaries/", "saver/", "best_saver/")
+
+
 def build_gan(
-    spec: ArchSpec, config: Config, n_images: int, total_steps: int, impl: LayerImpl = FLOAT32_IMPL
+    spec: ArchSpec,
+    config: Config,
+    n_images: int,
+    total_steps: int,
+    impl: LayerImpl = FLOAT32_IMPL,
+    loss_scale: str | float | None = None,
 ) -> GANGraph:
     """The whole training graph, in the current default graph: model_inputs, model_opt (which builds the
-    towers with model_loss), the sampler, summaries and the saver. Finalize the graph after this."""
+    towers with model_loss), the sampler, summaries and the saver. Finalize the graph after this.
+
+    loss_scale: for float16 on a GPU only (adam_train_op); None in every run of the project."""
     v1.set_random_seed(config.seed)  # the initializers' seeds
     inputs = model_inputs(spec.image_shape, n_images, config, spec.g_noise_batches)
-    towers, losses, train = model_opt(spec, config, inputs, total_steps, impl)
+    towers, losses, train = model_opt(spec, config, inputs, total_steps, impl, loss_scale=loss_scale)
     sampler = build_sampler(spec, config, impl=impl)
-    with tf.name_scope("summaries"):
+    with tf.name_scope("summaries"), tf.device("/CPU:0"):  # CPU_ONLY_SCOPES
         scalars = v1.summary.merge(
             [
                 v1.summary.scalar("d_loss", losses.d_loss),
@@ -466,8 +491,9 @@ def build_gan(
         )
     init = tf.group(v1.global_variables_initializer(), name="init")
     # Relative paths in checkpoints/checkpoint: a run directory can be moved or copied.
-    saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, save_relative_paths=True, name="saver")
-    best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True, name="best_saver")
+    with tf.device("/CPU:0"):  # CPU_ONLY_SCOPES
+        saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, save_relative_paths=True, name="saver")
+        best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True, name="best_saver")
     return GANGraph(spec, inputs, towers, losses, train, sampler, Summaries(scalars), init, saver, best_saver)
 
 

@@ -1,8 +1,8 @@
 """How a training Session runs on this machine: precision, threads and XLA (see docs/benchmarks.md).
 
-Precision is a run setting (`--precision`, saved in config.json): `auto` trains in bf16 mixed precision
-on CPUs with AMX tiles, where it measured ~2x faster than float32 with the same sample quality, and in
-float32 everywhere else. Threads and XLA change nothing in the results and rarely help, so they are
+Precision is a run setting (`--precision`, saved in config.json): `auto` picks, per kind of CPU
+(`CPU_KINDS`), the precision that measured fastest at the same sample quality there; on a GPU float32.
+Threads and XLA change nothing in the results and rarely help, so they are
 set through the environment:
 
     DCGAN_XLA=1                XLA auto-clustering (global_jit_level ON_1)
@@ -19,14 +19,66 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 
 from common.config import PRECISIONS, ConfigError
 from common.layers import LayerImpl
-from common.machine import cpu_flags
+from common.machine import cpu_flags, cpu_vendor
 
 v1 = tf.compat.v1
 
 # Any of these lets oneDNN run bf16 matrix work natively (AMX tiles, or AVX-512 bf16 dot products).
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
-# Where `auto` picks bf16: the CPUs it was measured on (AMX). AVX-512-BF16 alone is untested: opt in.
-AUTO_BF16_FLAG = "amx_bf16"
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuKind:
+    """A kind of CPU as the precision choice sees it, and what `--precision auto` trains in there."""
+
+    name: str
+    flag: str | None  # the /proc/cpuinfo flag that makes a CPU this kind (None: any other CPU)
+    vendor: str | None  # its vendor_id, where the kind depends on it (None: any vendor)
+    auto: str  # float32 or bfloat16
+    measured: str  # the measurement behind `auto` (docs/benchmarks.md has the tables)
+
+
+# First match wins, so the richer ISA comes first. Each `auto` is a measurement, not a guess: speed in
+# an interleaved benchmark run, and sample quality (FID of the project's evaluator) for every bf16
+# choice. The AVX512_BF16 kinds split by vendor because they measured differently: bf16 1.74x float32
+# on an AMD EPYC, 0.97x on an Intel core with AMX switched off (likely because a Zen 4 core runs
+# 512-bit FMAs on 256-bit units, so its float32 has more to gain). An unmeasured vendor gets float32.
+CPU_KINDS = (
+    CpuKind(
+        "AMX (Intel Xeon 4th generation and later)",
+        "amx_bf16",
+        None,
+        "bfloat16",
+        "Xeon with AMX: bf16 2.0x float32; FID equal to float32's over six seeds",
+    ),
+    CpuKind(
+        "AVX512_BF16 on AMD (Zen 4 and later)",
+        "avx512_bf16",
+        "AuthenticAMD",
+        "bfloat16",
+        "AMD EPYC (issue #15's report): bf16 1.74x float32; bf16 sample quality as on AMX and on the "
+        "emulated AVX512_BF16 CPU",
+    ),
+    CpuKind(
+        "AVX512_BF16 on Intel without AMX (Cooper Lake)",
+        "avx512_bf16",
+        None,
+        "float32",
+        "Xeon with oneDNN capped at AVX512_CORE_BF16 (an emulation): bf16 no faster than float32",
+    ),
+    CpuKind("no native bf16", None, None, "float32", "bf16 would be emulated: slower than float32"),
+)
+
+
+def cpu_kind(flags: frozenset[str] | None = None, vendor: str | None = None) -> CpuKind:
+    """The first CPU_KINDS entry this CPU (its usable flags, its vendor_id) matches."""
+    flags = cpu_flags() if flags is None else flags
+    vendor = cpu_vendor() if vendor is None else vendor
+    return next(
+        kind
+        for kind in CPU_KINDS
+        if (kind.flag is None or kind.flag in flags) and (kind.vendor is None or kind.vendor == vendor)
+    )
 
 
 def bf16_supported(flags: frozenset[str] | None = None) -> bool:
@@ -34,7 +86,9 @@ def bf16_supported(flags: frozenset[str] | None = None) -> bool:
     return any(flag in flags for flag in BF16_FLAGS)
 
 
-def resolve_precision(requested: str, on_gpu: bool, flags: frozenset[str] | None = None) -> str:
+def resolve_precision(
+    requested: str, on_gpu: bool, flags: frozenset[str] | None = None, vendor: str | None = None
+) -> str:
     """The precision a run trains in: `auto` made concrete for this machine; bfloat16 checked against it.
 
     bfloat16 is oneDNN's CPU rewrite: refused on a GPU, and on a CPU that cannot run bf16 natively (a
@@ -42,7 +96,7 @@ def resolve_precision(requested: str, on_gpu: bool, flags: frozenset[str] | None
     """
     flags = cpu_flags() if flags is None else flags
     if requested == "auto":
-        return "bfloat16" if not on_gpu and AUTO_BF16_FLAG in flags else "float32"
+        return "float32" if on_gpu else cpu_kind(flags, vendor).auto
     if requested == "bfloat16" and on_gpu:
         raise ConfigError("--precision bfloat16 is the CPU (oneDNN) rewrite: use float32 on a GPU")
     if requested == "bfloat16" and not bf16_supported(flags):

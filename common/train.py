@@ -168,16 +168,23 @@ def with_precision(config: Config) -> Config:
 
 
 def build_training_graph(
-    spec: ArchSpec, config: Config, n_images: int, impl: LayerImpl = FLOAT32_IMPL
+    spec: ArchSpec,
+    config: Config,
+    n_images: int,
+    impl: LayerImpl = FLOAT32_IMPL,
+    device: str | None = None,
+    loss_scale: str | float | None = None,
 ) -> tuple[tf.Graph, GANGraph]:
     """The finalized graph of a run: after this no op can be added (the loop only runs what exists).
 
     impl: the layers' implementation, resolved with the session settings for the run's precision
-    (SpeedSettings.default_settings(config.precision).layer_impl).
+    (SpeedSettings.default_settings(config.precision).layer_impl). device: where the ops go (default:
+    the GPU when there is one). loss_scale: float16 benchmarks only (common.gan.adam_train_op).
     """
     graph = tf.Graph()
-    with graph.as_default(), tf.device("/GPU:0" if gpu_visible() else "/CPU:0"):
-        gan = build_gan(spec, config, n_images, total_steps(config, n_images), impl)
+    device = device or ("/GPU:0" if gpu_visible() else "/CPU:0")
+    with graph.as_default(), tf.device(device):
+        gan = build_gan(spec, config, n_images, total_steps(config, n_images), impl, loss_scale)
     graph.finalize()
     return graph, gan
 

@@ -5,14 +5,17 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
+import common.machine
 from benchmarks import levers, speed
-from benchmarks.alternatives import ProjectStep
+from benchmarks.alternatives import KerasStep, ProjectStep, keras_generator_weights, keras_models
 from benchmarks.machine import bf16_flops_per_cycle, float32_flops_per_cycle, this_machine
 from common.config import PRECISIONS, Config, ConfigError
 from common.layers import LayerImpl, SeedStream, batch_norm, dropout, lrelu
-from common.speed import SpeedSettings, bf16_supported, resolve_precision
+from common.sampling import Generator
+from common.speed import CPU_KINDS, SpeedSettings, bf16_supported, cpu_kind, resolve_precision
 from common.train import session_config
 from dcgan_mnist.model import NOTEBOOK
+from tests.conftest import SHARED_DATA, needs_shared_data
 
 v1 = tf.compat.v1
 OLD_KERNELS = LayerImpl(fused_batch_norm=False, mask_dropout=False, fused_leaky_relu=False)
@@ -102,13 +105,14 @@ def test_speed_settings_from_the_environment(monkeypatch):
 
 
 AMX = frozenset({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
+AVX512_BF16 = frozenset({"avx512f", "avx512_bf16"})
 
 
 @pytest.mark.parametrize(
     "requested, on_gpu, flags, expected",
     [
         ("auto", False, AMX, "bfloat16"),  # measured: ~2x, the same sample quality
-        ("auto", False, frozenset({"avx512f", "avx512_bf16"}), "float32"),  # untested without AMX: opt in
+        ("auto", False, AVX512_BF16, "float32"),  # an Intel core: measured with oneDNN capped below AMX
         ("auto", False, frozenset({"avx2", "fma"}), "float32"),
         ("auto", True, AMX, "float32"),  # the bf16 rewrite is oneDNN's, for the CPU
         ("float32", False, AMX, "float32"),
@@ -119,10 +123,25 @@ AMX = frozenset({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
 )
 def test_resolve_precision(requested, on_gpu, flags, expected):
     if expected in PRECISIONS:
-        assert resolve_precision(requested, on_gpu, flags) == expected
+        assert resolve_precision(requested, on_gpu, flags, "GenuineIntel") == expected
     else:
         with pytest.raises(ConfigError, match=expected):
-            resolve_precision(requested, on_gpu, flags)
+            resolve_precision(requested, on_gpu, flags, "GenuineIntel")
+
+
+@pytest.mark.parametrize(
+    "flags, vendor, expected",
+    [
+        (AMX, "GenuineIntel", "bfloat16"),
+        (AVX512_BF16, "AuthenticAMD", "bfloat16"),  # Zen 4: issue #15's measurement, 1.74x float32
+        (AVX512_BF16, "GenuineIntel", "float32"),  # Cooper Lake stand-in: bf16 no faster
+        (frozenset({"avx2", "fma"}), "AuthenticAMD", "float32"),
+        (AVX512_BF16, "", "float32"),  # vendor unknown: the Intel measurement's safe choice
+    ],
+)
+def test_auto_precision_per_cpu_kind(flags, vendor, expected):
+    assert resolve_precision("auto", False, flags, vendor) == expected
+    assert cpu_kind(flags, vendor).auto == expected
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="needs a CPU with AMX or AVX-512-BF16 (bf16 rewrite)")
@@ -153,6 +172,40 @@ def test_bf16_step_is_a_rounding_of_the_float32_step():
     np.testing.assert_allclose([d_loss, d_real, d_fake], expected[[0, 2, 3]], rtol=0.1)
     np.testing.assert_allclose(bf16, bf16_native_filter_grads, rtol=0.05)
     assert np.isfinite(bf16).all()
+
+
+def test_cpu_kinds_pick_by_the_richest_flag():
+    assert cpu_kind(AMX, "AuthenticAMD").flag == "amx_bf16"
+    assert cpu_kind(AVX512_BF16, "GenuineIntel").flag == "avx512_bf16"
+    assert cpu_kind(frozenset({"avx2", "fma"})).auto == "float32"
+    assert [kind.auto for kind in CPU_KINDS][-1] == "float32"  # no native bf16: never emulated bf16
+
+
+@pytest.mark.parametrize(
+    "cap, hidden",
+    [
+        (None, set()),
+        ("DEFAULT", set()),
+        ("avx512_core_amx", set()),  # the top level this CPU has: nothing above it to hide
+        ("AVX512_CORE_BF16", {"amx_tile", "amx_bf16", "avx512_fp16"}),
+        ("AVX512_CORE", {"amx_tile", "amx_bf16", "avx512_fp16", "avx512_bf16"}),
+        ("AVX2", {"amx_tile", "amx_bf16", "avx512_fp16", "avx512_bf16", "avx512f"}),
+        ("NOT_A_LEVEL", set()),  # oneDNN ignores it too
+    ],
+)
+def test_onednn_isa_cap_hides_the_flags_above_it(monkeypatch, cap, hidden):
+    hardware = frozenset({"avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"})
+    monkeypatch.setattr(common.machine, "hardware_cpu_flags", lambda: hardware)
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert common.machine.cpu_flags() == hardware - hidden
+    machine = this_machine()
+    assert (machine.isa_cap is not None) == bool(hidden)
+    assert set(machine.hidden_flags) == hidden
+    if hidden:
+        assert "an emulation" in machine.describe()
 
 
 def test_peak_estimate_from_flags():
@@ -223,3 +276,98 @@ def test_profile_smoke(tmp_path, capsys):
     op_types = [line.split(" | ")[0][2:] for line in lines]
     assert any("MatMul" in t for t in op_types) and any("Conv2D" in t for t in op_types)
     assert not any("BackpropFilter" in t for t in op_types)  # every kernel gradient is a matrix product
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="the bf16 peer rows run only on a CPU with native bf16")
+def test_keras_mixed_policy_row_uses_bf16_and_restores_the_policy():
+    import keras
+
+    images = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+    step = KerasStep(NOTEBOOK, Config(batch_size=16), images, jit_compile=False, policy="mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert step.generator.layers[0].dtype_policy.name == "mixed_bfloat16"
+    assert step.discriminator.layers[-1].compute_dtype == "float32"  # the logits, as the guide advises
+    d_loss, g_loss = step.train_step(next(step.batches))
+    assert d_loss.dtype == tf.float32 and np.isfinite([d_loss.numpy(), g_loss.numpy()]).all()
+
+
+def test_bf16_peer_rows_run_or_say_why(tmp_path, capsys):
+    argv = ["--steps", "1", "--rounds", "1", "--warmup", "0", "--batch-size", "16", "--no-progress"]
+    assert speed.main([*argv, "--data-dir", str(tmp_path), "--only", "autocast", "--only", "mixed_b"]) == 0
+    out = capsys.readouterr().out
+    assert "load average" in out and "CPU: " in out
+    rows = [line for line in out.splitlines() if line.startswith("|   same")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "|   same, mixed_bfloat16 policy",
+        "|   same, bf16 autocast",
+    ]
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "PyTorch is not installed (pip install torch" in rows[1]
+        rows = rows[:1]
+    for row in rows:
+        if bf16_supported():
+            assert float(row.split(" | ")[1]) > 0
+        else:
+            assert "no native bf16 on this CPU" in row
+
+
+def test_keras_mirror_weights_sample_like_the_project_generator():
+    """The time-to-quality benchmark samples Keras's generator through the project's: the same images."""
+    rng = np.random.default_rng(3)
+    config = Config()
+    generator, _ = keras_models(NOTEBOOK, config)
+    for layer in generator.layers:  # statistics and scales away from their initial 0 / 1
+        for weight in layer.weights:
+            weight.assign(
+                rng.uniform(0.5, 1.5, weight.shape).astype(np.float32) * weight.numpy()
+                + rng.normal(0, 0.05, weight.shape).astype(np.float32)
+            )
+    noise = rng.uniform(-1, 1, (8, config.noise_dim)).astype(np.float32)
+    expected = generator(noise, training=False).numpy()
+    with Generator(NOTEBOOK, config, sampler_stats="moving") as sampler:
+        sampler.load(keras_generator_weights(generator))
+        images = sampler.session.run(sampler.sampler.images, {sampler.sampler.noise: noise})
+    np.testing.assert_allclose(images, expected, atol=1e-4)
+
+
+@needs_shared_data
+def test_time_to_quality_smoke(capsys, monkeypatch, tmp_path):
+    """Two contenders, one step each, evaluated with a quickly trained classifier of its own cache."""
+    from benchmarks import time_to_quality
+    from common import classifier as classifier_module
+    from common.classifier import TrainingPlan
+
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(classifier_module.DEFAULT_PLANS, "mnist", TrainingPlan(epochs=1, limit=2000))
+    argv = ["--max-steps", "2", "--eval-every", "1", "--eval-samples", "50", "--batch-size", "16"]
+    argv += ["--data-dir", str(SHARED_DATA / "mnist"), "--no-progress", "--target", "1e9"]
+    argv += ["--only", "project (default", "--only", "Keras tutorial"]
+    assert time_to_quality.main(argv) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "contender" not in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| project (default train)", "| TF2 Keras tutorial step"]
+    for row in rows:  # any FID is below 1e9: both stop at their first evaluation
+        cells = row.split(" | ")
+        assert cells[1] == "1" and cells[2].endswith(" s") and cells[5].startswith("1: ")
+    assert "target 1e+09" in out
+    assert time_to_quality.main([*argv[:-4], "--target", "0"]) == 0  # never reached: said so
+    assert "not reached in 2 steps" in capsys.readouterr().out
+
+
+def test_gpu_benchmark_runs_and_says_whether_a_gpu_is_there(tmp_path, capsys):
+    from benchmarks import gpu
+
+    argv = ["--batch-sizes", "16", "--steps", "1", "--rounds", "1", "--warmup", "0", "--no-progress"]
+    assert gpu.main([*argv, "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "every op has a GPU kernel or is CPU-only on purpose" in out
+    rows = {line.split(" | ")[0][2:].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    for name in ("project, float32", "project, float16 (auto_mixed_precision + loss scaling)"):
+        assert float(rows[name].split(" | ")[1]) > 0
+    if tf.config.list_physical_devices("GPU"):
+        assert out.startswith("GPU: ")
+    else:
+        assert out.startswith("No GPU is present") and "none of these are GPU figures" in out
+        assert "not run: no GPU: mixed_float16 is a GPU row here" in rows["same, mixed_float16"]

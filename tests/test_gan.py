@@ -172,3 +172,55 @@ def test_batch_larger_than_the_data_set_is_refused():
 
     with tf.Graph().as_default(), pytest.raises(ConfigError, match="larger than the data set"):
         build_gan(NOTEBOOK, Config(batch_size=128), 100, 10)
+
+
+# ------------------------------------------------------------------------------------ GPU placement
+@pytest.mark.parametrize("dataset", ["mnist", "cifar"])
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("loss_scale", [None, "dynamic"])
+def test_training_graph_places_on_a_gpu(dataset, precision, loss_scale):
+    """Built under /GPU:0, every op has a GPU kernel for its types or is CPU-only on purpose.
+
+    Statically, from TensorFlow's kernel registry, so it runs without a GPU. The bf16 layer kernels
+    (custom kernel-gradient paths, 16-bit dropout draws) are checked too, the loss-scaled graph of
+    benchmarks.gpu as well. Op determinism is on while the graph is built, as in `train`.
+    """
+    from benchmarks.gpu import placement_problems
+    from common.gan import CPU_ONLY_SCOPES
+    from common.layers import LayerImpl
+    from common.train import op_determinism
+
+    if dataset == "mnist":
+        spec = NOTEBOOK
+    else:
+        from dcgan_cifar.model import NOTEBOOK as spec
+    config = Config(dataset=dataset, batch_size=16, precision="float32")
+    with op_determinism(True):
+        graph, _ = build_training_graph(
+            spec, config, 64, LayerImpl().for_precision(precision), device="/GPU:0", loss_scale=loss_scale
+        )
+    assert placement_problems(graph) == []
+    pinned = [op for op in graph.get_operations() if "CPU" in op.device.upper()]
+    assert pinned and all(op.name.startswith(CPU_ONLY_SCOPES) for op in pinned)
+    if tf.config.list_physical_devices("GPU"):  # on a GPU machine: it really places, soft placement off
+        from common.train import session_config
+
+        session = session_config()
+        session.allow_soft_placement = False
+        with v1.Session(graph=graph, config=session) as sess:
+            sess.run(graph.get_operation_by_name("init"))
+
+
+def test_the_placement_check_finds_ops_a_gpu_cannot_run():
+    from benchmarks.gpu import gpu_kernel_registered, placement_problems
+
+    graph = tf.Graph()
+    with graph.as_default(), tf.device("/GPU:0"):
+        text = tf.constant("a string")  # string constants have no GPU kernel
+        number = tf.constant(1.0)
+        v1.Variable(tf.range(3), name="int32_variable")  # nor int32 resource variables
+        with tf.device("/CPU:0"):
+            tf.identity(number, name="on_the_cpu")  # not listed as CPU-only
+    assert not gpu_kernel_registered(text.op) and gpu_kernel_registered(number.op)
+    problems = "\n".join(placement_problems(graph))
+    assert "Const" in problems and "int32_variable" in problems and "on_the_cpu" in problems
