@@ -76,12 +76,14 @@ class CollapseWatch:
         self.start: int | None = None
         self.reason: str | None = None
         self.announced = False
+        self.worse_than_noise = False  # the last row's evaluation scored worse than noise
 
     def update(self, row: Mapping[str, float]) -> str | None:
         """One line the first time a collapse is sustained (or at once: an evaluation worse than noise)."""
         step = int(row["step"])
         fid = row.get("fid")
-        if fid is not None and self.noise_fid is not None and fid > self.noise_fid:
+        self.worse_than_noise = fid is not None and self.noise_fid is not None and fid > self.noise_fid
+        if self.worse_than_noise:
             return f"collapse at step {step}: FID {fid:.1f} is above the noise ceiling {self.noise_fid:.1f}"
         why = collapsed({"d_fake": row.get("d_fake")})
         if why != self.reason:  # a stretch begins (or ends)
@@ -95,4 +97,5 @@ class CollapseWatch:
         return None
 
     def active(self) -> bool:
-        return self.announced
+        """Whether the row just seen is part of a collapse: a sustained stretch, or worse than noise."""
+        return self.announced or self.worse_than_noise

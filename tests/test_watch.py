@@ -43,5 +43,10 @@ def test_an_evaluation_worse_than_noise_is_a_collapse_at_once():
     rows = history(lambda s: 0.3, fid={500: 620.0, 600: 40.0})
     assert collapse_stretches(rows, noise_fid=505.0) == [Stretch(500, 500, "FID above the noise ceiling")]
     watch = CollapseWatch(505.0)
-    lines = [line for row in rows if (line := watch.update(row))]
+    lines, flags = [], []
+    for row in rows:
+        if line := watch.update(row):
+            lines.append(line)
+        flags.append(watch.active())
     assert lines == ["collapse at step 500: FID 620.0 is above the noise ceiling 505.0"]
+    assert [int(row["step"]) for row, flag in zip(rows, flags, strict=True) if flag] == [500]
