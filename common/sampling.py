@@ -175,11 +175,15 @@ class Generator:
         self.close()
 
 
-def source_variables(graph: tf.Graph, generator: Generator) -> dict[str, tf.Variable]:
-    """The variables of a training graph that `generator.load` takes, by name (fetch them first)."""
+def generator_variables(graph: tf.Graph) -> dict[str, tf.Variable]:
+    """A training graph's generator variables by name, its weight average (generator_ema/) included:
+    what `Generator.load` takes its values from (fetch them first)."""
     with graph.as_default():
-        by_name = {v.op.name: v for v in v1.global_variables()}
-    return {source: by_name[source] for source in generator.sources.values()}
+        return {
+            v.op.name: v
+            for v in v1.global_variables()
+            if v.op.name.startswith(("generator/", "generator_ema/"))
+        }
 
 
 def write_images(images: np.ndarray, out: Path) -> None:

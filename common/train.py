@@ -48,7 +48,7 @@ from common.rundir import (
     save_loss_plot,
     save_progress_gif,
 )
-from common.sampling import Generator, source_variables
+from common.sampling import Generator, generator_variables
 from common.speed import SpeedSettings, resolve_precision
 from common.watch import CollapseWatch, Stretch, collapse_stretches
 
@@ -106,7 +106,7 @@ class StepSamples:
 
     def __init__(self, sess: v1.Session, graph: tf.Graph, generator: Generator) -> None:
         self.sess, self.generator = sess, generator
-        self.variables = source_variables(graph, generator)
+        self.variables = generator_variables(graph)
         self.step: int | None = None
 
     def at(self, step: int) -> Generator:
