@@ -33,6 +33,7 @@ v1 = tf.compat.v1
 FIGURE = "training_flag_placeholder.png"
 RUNS = ("fixed", "training_placeholder")
 FLAG_NAME = "is_training"
+COND_OPS = ("If", "StatelessIf", "Switch")  # what tf.cond builds (control flow v2, or v1)
 
 
 def with_flag(network: Network, flag: tf.Tensor) -> Network:
@@ -55,7 +56,7 @@ VARIANTS = (Variant("training_placeholder", training_placeholder, "short_steps")
 class FlagPlaceholder(NamedTuple):
     steps: int
     ops_per_step: dict[str, int]
-    cond_ops: dict[str, int]  # run -> tf.cond branches (Switch ops) in the graph
+    cond_ops: dict[str, int]  # run -> tf.cond ops in the graph (If / StatelessIf, or v1 Switch)
     step_seconds: dict[str, float]  # run -> median seconds of a step, the runs interleaved
     weights_difference: float  # after `steps`: same math, unfused vs fused kernels
     loss_difference: float  # largest |loss difference| over the steps
@@ -98,7 +99,7 @@ def measure(runs: Runs) -> FlagPlaceholder:
     return FlagPlaceholder(
         steps,
         {name: runs.graphs[name].step_ops for name in RUNS},
-        {name: sum(op.type == "Switch" for op in graph.get_operations()) for name, graph in graphs.items()},
+        {name: sum(op.type in COND_OPS for op in graph.get_operations()) for name, graph in graphs.items()},
         {name: float(np.median(runs.traces[name].seconds[skip:steps])) for name in RUNS},
         weights_difference(weights, runs.weights("fixed", steps)),
         float(np.abs(losses["fixed"] - losses["training_placeholder"]).max()),
@@ -136,7 +137,7 @@ decided by a feed, and a forgotten or shared feed dict picks the wrong one witho
 **Measured** over {result.steps} steps, interleaved with the fixed run from the same start:
 
 - Ops one step runs: {result.ops_per_step["training_placeholder"]} with the placeholder vs
-  {result.ops_per_step["fixed"]} with a Python bool; `tf.cond` switches in the graph:
+  {result.ops_per_step["fixed"]} with a Python bool; `tf.cond` ops in the graph:
   {result.cond_ops["training_placeholder"]} vs {result.cond_ops["fixed"]}.
 - Median step: {flag_s * 1000:.0f} ms vs {fixed_s * 1000:.0f} ms (x{flag_s / fixed_s:.2f}).
 - Same math: the losses differ by at most {result.loss_difference:.2g} over the {result.steps} steps and
