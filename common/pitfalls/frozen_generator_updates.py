@@ -39,7 +39,16 @@ from common.pitfalls.harness import (
     open_probe,
     train_runs,
 )
-from common.pitfalls.sections import Section, code, fq, grids_figure, quality_note, quality_table, source
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    grids_figure,
+    quality_note,
+    quality_table,
+    source,
+    verdict,
+)
 
 v1 = tf.compat.v1
 
@@ -184,9 +193,8 @@ of the fixed run):
 Moving averages: {fq(result.quality["before"])} at the freeze, {fq(result.quality[broken])} after
 {result.steps} D steps with the whole collection ({fq(result.quality[fixed])} with D's own). The frozen G
 is one generator throughout (recalibrated: FID {result.quality["recalibrated"].fid:.1f}); only its
-statistics drift, here towards that generator's own batch statistics, so the drift is a change, not
-necessarily a loss. Fine-tuning on other data (another class, another domain) pulls them towards that
-data's statistics instead.
+statistics drift, here towards that generator's own batch statistics: after vs at the freeze, its
+moving-average samples are {verdict(result.quality[broken], result.quality["before"])}.
 
 ![frozen]({FIGURE})
 

@@ -45,6 +45,7 @@ from common.pitfalls.sections import (
     quality_table,
     source,
     updates,
+    verdict,
 )
 
 v1 = tf.compat.v1
@@ -194,8 +195,8 @@ def section(result: MultiTower, out: Path) -> Section:
     first, every = result.quality["towers_first_only"], result.quality["towers_all"]
     error = result.stats_error
     text = f"""
-**Symptom.** A multi-GPU port of a working single-device model samples worse (or just differently) in
-inference mode, while training curves match.
+**Symptom.** A multi-GPU port of a working single-device model samples differently in inference mode,
+while its training is the same.
 
 **Cause.** Every tower builds its own batch norms' update ops, under its own name scope, in
 `UPDATE_OPS` ({result.update_ops_in_graph} here for {TOWERS} towers). Code that filters the collection by
@@ -225,7 +226,8 @@ the batch; code that takes all of them runs each average {TOWERS} times a step, 
 {result.note}
 
 With the moving averages: {fq(first["moving"])} first tower only, {fq(every["moving"])} all towers;
-recalibrated, the same generator (FID {first["recalibrated"].fid:.1f} and {every["recalibrated"].fid:.1f}).
+one tower vs all, {verdict(first["moving"], every["moving"])}; recalibrated, the same generator (FID
+{first["recalibrated"].fid:.1f} and {every["recalibrated"].fid:.1f}).
 
 ![multi-tower]({FIGURE})
 

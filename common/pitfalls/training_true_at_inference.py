@@ -13,7 +13,16 @@ import numpy as np
 
 from common.gan import build_sampler
 from common.pitfalls.harness import Probe, Quality, Runs, open_probe, to_levels
-from common.pitfalls.sections import Section, code, fq, quality_note, quality_table, rows_figure, source
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    quality_note,
+    quality_table,
+    rows_figure,
+    source,
+    verdict,
+)
 
 FIGURE = "training_true_at_inference.png"
 VARIANTS = ()  # measured on the fixed run's weights
@@ -101,8 +110,8 @@ def section(result: TrainingAtInference, out: Path) -> Section:
         )
     rows_figure(out / FIGURE, rows, "The same 8 z in different batches")
     text = f"""
-**Symptom.** The same z gives a different image depending on what else is in the batch; a grid of one
-image, or of near-identical z, is grey mush.
+**Symptom.** The same z gives a different image depending on what else is in the batch, and on the
+batch's size.
 
 **Cause.** A sampler built with `training=True` normalizes with the statistics of the batch it
 is given, so an image depends on the other z in its batch and on the batch size. It also adds update
@@ -123,8 +132,9 @@ The same z gives images that differ by up to **{result.batch_mode_difference[0]:
 {result.note}
 
 In batches of the training size the training-mode samples score {fq(result.quality[list(result.quality)[0]])};
-one z at a time, {fq(result.quality["training=True, one z at a time"])} (a batch of one normalizes every
-channel to beta).
+one z at a time, {fq(result.quality["training=True, one z at a time"])}: {
+        verdict(result.quality["training=True, one z at a time"], result.quality[list(result.quality)[0]])
+    } (a batch of one still normalizes over each channel's spatial positions).
 
 ![batch dependence]({FIGURE})
 
