@@ -189,7 +189,7 @@ def test_training_placeholder_costs_ops_and_a_wrong_feed_changes_the_program(mea
     result = measured["training_flag_placeholder"]
     assert result.cond_ops["training_placeholder"] > result.cond_ops["fixed"]
     assert result.ops_per_step["training_placeholder"] > result.ops_per_step["fixed"]
-    assert result.loss_difference < 1e-2  # the same math, other kernels
+    assert result.first_loss_difference < 1e-3  # the same math, other kernels
     assert result.wrong_feed_moving_change == 0.0  # fed False: decay 0
     assert result.wrong_feed_losses["True"] != pytest.approx(result.wrong_feed_losses["False"], abs=1e-4)
     assert result.sampler_spread["fed training=False"] == (0.0, 0.0)

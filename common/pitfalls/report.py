@@ -110,8 +110,8 @@ snippets that did not run are labelled as illustrations.
 **How samples are judged.** Every claim about sample quality is a number of the project's evaluator
 (`common.evaluate`: FID and KID in the feature space of the project's MNIST classifier, test accuracy
 {quality.accuracy:.4f}, class entropy, confident share) on n = {quality.n} generated vs {quality.n} real
-test images, beside the real-vs-real floor (FID {quality.floor.fid:.1f}, KID x 1000
-{quality.floor.kid * 1000:.1f} ± {quality.floor.kid_stderr * 1000:.1f}) and the uniform-noise ceiling (FID
+test images, beside the real-vs-real floor (FID {quality.floor.fid:.1f}, KID
+{quality.floor.kid:.1f} ± {quality.floor.kid_stderr:.1f}) and the uniform-noise ceiling (FID
 {quality.noise_ceiling.fid:.1f}) at the same n. KID's standard error (10 blocks) is the spread given; one
 seed per run. Because the moving averages lag for hundreds of steps (section 1), each generator is
 evaluated twice: with its moving averages (what its checkpoint samples) and with recalibrated statistics

@@ -108,7 +108,7 @@ def section(result: SamplerRebuilt, out: Path) -> Section:
     lines_figure(out / FIGURE, {"graph size": nodes, "time": times}, "The sampler rebuilt inside the loop")
     per_rebuild = (result.nodes[-1] - result.nodes[0]) / result.rebuilds
     text = f"""
-**Symptom.** Training slows down and the checkpoint's `.meta` file grows with every grid drawn.
+**Symptom.** The graph, and with it the checkpoint's `.meta` file, grows with every grid drawn.
 
 **Cause.** The notebook called `generator(input_z, reuse=True, is_train=False)` inside its
 training loop, every 101 steps, to draw samples. Each call adds a whole new generator to the graph: the

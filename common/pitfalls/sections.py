@@ -144,14 +144,14 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-QUALITY_HEADER = ["samples", "FID", "KID x 1000 (± se)", "class entropy", "confident share"]
+QUALITY_HEADER = ["samples", "FID", "KID (± se)", "class entropy", "confident share"]
 STATISTICS_LABEL = {"moving": "moving averages", "recalibrated": "recalibrated"}
 
 
 def quality_cells(quality: Quality) -> list[str]:
     return [
         f"{quality.fid:.1f}",
-        f"{quality.kid * 1000:.1f} (± {quality.kid_stderr * 1000:.1f})",
+        f"{quality.kid:.1f} (± {quality.kid_stderr:.1f})",
         f"{quality.class_entropy:.3f}",
         f"{quality.confident_share:.3f}",
     ]
@@ -179,7 +179,8 @@ def quality_note(evaluator: LabEvaluator) -> str:
         f"n = {evaluator.n} generated vs {evaluator.n} real MNIST test images for every row (the "
         f"evaluator of "
         f"`common.evaluate`, in the feature space of the project's MNIST classifier, test accuracy "
-        f"{evaluator.accuracy:.4f}); lower FID and KID are better; *moving averages*: the sampler normalizes "
+        f"{evaluator.accuracy:.4f}; KID in eval.json's units: unscaled features make it larger than an "
+        "Inception KID); lower FID and KID are better; *moving averages*: the sampler normalizes "
         "with the moving statistics training kept, *recalibrated*: with statistics recomputed from 1024 "
         "noise vectors before sampling (`--sampler-stats`, common/sampling.py)."
     )
@@ -190,19 +191,15 @@ def verdict(first: Quality, second: Quality) -> str:
     difference = first.kid - second.kid
     spread = 2.0 * float(np.hypot(first.kid_stderr, second.kid_stderr))
     if abs(difference) <= spread:
-        return (
-            "the same within two standard errors of KID "
-            f"(difference {difference * 1000:.1f} ± {spread * 500:.1f} x 1e-3)"
-        )
+        return f"the same within two standard errors of KID (difference {difference:.1f} ± {spread / 2:.1f})"
     word = "better" if difference < 0 else "worse"
     errors = abs(difference) / (spread / 2)
-    return f"{word} (KID difference {difference * 1000:.1f} x 1e-3, {errors:.0f} standard errors)"
+    return f"{word} (KID difference {difference:.1f}, {errors:.0f} standard errors)"
 
 
 def fq(quality: Quality) -> str:
     """One evaluator number in prose: FID and KID with its standard error, and n."""
-    kid = f"{quality.kid * 1000:.1f} ± {quality.kid_stderr * 1000:.1f}"
-    return f"FID {quality.fid:.1f} (KID x 1000 {kid}, n {quality.n})"
+    return f"FID {quality.fid:.1f} (KID {quality.kid:.1f} ± {quality.kid_stderr:.1f}, n {quality.n})"
 
 
 LOSS_COLUMNS = ["d_loss", "g_loss", "D(x)", "D(G(z))"]
