@@ -264,8 +264,10 @@ class TrainOps(NamedTuple):
 def network_update_ops(tower: Tower, network: str | None, config: Config) -> list:
     """The batch-norm updates a train op must wait for.
 
-    Fixed: only its own network's, from its own tower. The notebook (quirks=original) took the whole
-    collection, so every step also ran the other network's updates (here: everything its tower added).
+    Fixed: only its own network's, from its own tower. The notebook put both optimizers under one
+    dependency on the whole collection, which held the updates of its one forward pass, so each of its two
+    sess.run calls ran G's and D's. quirks=original: everything this train op's own tower added, G's and
+    D's (6 G + 8 D per tower for the notebook's networks; 28 updates a step, as in the notebook).
     """
     if config.original_quirks or network is None:
         return v1.get_collection(UPDATE_OPS, scope=f"{tower.scope}/")

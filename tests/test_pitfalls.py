@@ -26,7 +26,9 @@ def mnist():
 
 @pytest.fixture(scope="module")
 def runs(mnist):
-    return harness.train_variants(NOTEBOOK, SIZE, *mnist, variants(), seed=0, progress=False)
+    trained = harness.train_variants(NOTEBOOK, SIZE, *mnist, variants(), 0, False, MNIST_DIR)
+    yield trained
+    trained.close()
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +38,17 @@ def measured(runs):
 
 def test_one_module_per_pitfall_with_its_variants():
     names = [pitfall_name(pitfall) for pitfall in PITFALLS]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 15
+    # The warm-up comes first: every later comparison of samples depends on it.
+    assert names[0] == "unwarmed_moving_averages"
     assert [variant.name for variant in variants()] == [
         "without_update_deps",
-        "one_update_collection",
         "captured_before_layers",
+        "one_update_collection",
+        "towers_first_only",
+        "towers_all",
+        "in_place_updates",
+        "training_placeholder",
         "training_false_in_training",
         "concat_d",
     ]
@@ -55,8 +63,15 @@ def test_no_update_deps_leaves_moving_statistics_at_init(measured):
     assert result.moving_mean_broken == (0.0, 0.0) and result.moving_variance_broken == (1.0, 1.0)
     assert result.updates_per_step["without_update_deps"] == {"generator": 0, "discriminator": 0}
     assert result.updates_per_step["fixed"] == {"generator": 6, "discriminator": 8}
-    # The moving statistics take no part in training: the weights are those of the fixed run.
+    # The moving statistics take no part in training: the weights are those of the fixed run, so the
+    # recalibrated sampler makes the same images from both, and the evaluator says so.
     assert result.weights_difference < 1e-5
+    assert result.quality["broken"]["recalibrated"].fid == pytest.approx(
+        result.quality["fixed"]["recalibrated"].fid, rel=1e-3
+    )
+    assert result.quality["broken"]["moving"].fid != pytest.approx(
+        result.quality["broken"]["recalibrated"].fid
+    )
 
 
 @needs_shared_data
@@ -115,6 +130,70 @@ def test_unwarmed_moving_averages_differ_from_batch_mode(measured):
     assert result.init_weight == sorted(result.init_weight, reverse=True)
     # Recalibration puts the batch statistics into the moving ones: inference meets batch mode.
     assert all(fixed < broken for fixed, broken in zip(result.gap_recalibrated, result.gap, strict=True))
+    assert set(result.quality) == set(result.steps)
+    assert all(set(q) == {"moving", "recalibrated"} for q in result.quality.values())
+
+
+@needs_shared_data
+def test_evaluator_numbers_sit_between_floor_and_ceiling(runs):
+    evaluator = runs.evaluator
+    assert evaluator.n == SIZE.eval_samples
+    assert evaluator.floor.fid < evaluator.noise_ceiling.fid
+    quality = runs.quality("fixed", "recalibrated")
+    assert quality.n == SIZE.eval_samples and np.isfinite(quality.fid) and np.isfinite(quality.kid_stderr)
+    assert runs.quality("fixed", "recalibrated") is quality  # cached: each set is evaluated once
+
+
+@needs_shared_data
+def test_multi_tower_first_tower_updates_are_half_of_all(measured):
+    result = measured["multi_tower_updates"]
+    first, every = result.updates_per_step["towers_first_only"], result.updates_per_step["towers_all"]
+    assert every == {network: 2 * count for network, count in first.items()} and first["generator"] > 0
+    assert result.update_ops_in_graph == sum(every.values())
+    assert result.weights_difference < 1e-5  # the updates never touch training
+
+
+@needs_shared_data
+def test_in_place_batch_norm_leaves_update_ops_empty_and_updates_on_any_fetch(measured):
+    result = measured["in_place_updates"]
+    assert result.update_ops_in_graph == 0
+    assert result.waited_for == {"G train op": 0, "D train op": 0}
+    assert all(count > 0 for count in result.updates_per_step["in_place_updates"].values())
+    assert result.logging_run_updates["discriminator"] > 0
+    assert result.logging_run_change["discriminator"] > 0.0
+
+
+@needs_shared_data
+def test_keras_batch_norm_in_a_v1_graph_never_updates(measured):
+    result = measured["keras_layers_in_v1_graph"]
+    assert result.keras_layers == 3 and result.keras_variables == 12
+    assert result.keras_in_update_ops == 0 and result.orphan_assigns > 0 and result.orphan_assigns_run == 0
+    assert result.moving_change == 0.0 and result.gamma_change == 0.0 and result.kernel_change > 0.0
+    assert result.keras_trainable == 6 and result.keras_in_var_list == 0
+    assert result.frozen_difference == 0.0  # trainable=False: Keras normalizes with the moving statistics
+    assert result.tf_layers_error.startswith("AttributeError")
+
+
+@needs_shared_data
+def test_frozen_generator_statistics_move_unless_its_updates_are_left_out(measured):
+    result = measured["frozen_generator_updates"]
+    broken, fixed = "whole collection", "own updates (fixed)"
+    assert result.g_trainable == {broken: 0, fixed: 0}
+    assert result.g_weight_change == {broken: 0.0, fixed: 0.0}
+    assert result.g_moving_change[broken] > 0.0 and result.g_moving_change[fixed] == 0.0
+    assert result.sample_difference[fixed] == (0.0, 0.0) and result.sample_difference[broken][0] > 0.0
+
+
+@needs_shared_data
+def test_training_placeholder_costs_ops_and_a_wrong_feed_changes_the_program(measured):
+    result = measured["training_flag_placeholder"]
+    assert result.cond_ops["training_placeholder"] > result.cond_ops["fixed"]
+    assert result.ops_per_step["training_placeholder"] > result.ops_per_step["fixed"]
+    assert result.first_loss_difference < 1e-3  # the same math, other kernels
+    assert result.wrong_feed_moving_change == 0.0  # fed False: decay 0
+    assert result.wrong_feed_losses["True"] != pytest.approx(result.wrong_feed_losses["False"], abs=1e-4)
+    assert result.sampler_spread["fed training=False"] == (0.0, 0.0)
+    assert result.sampler_spread["default training=True"][0] > 0.0
 
 
 @needs_shared_data
@@ -137,10 +216,14 @@ def test_trainable_only_checkpoint_lacks_moving_statistics(measured):
     trainable, full = result.variables_saved  # in the order the saver part defines them
     assert result.moving_saved[trainable] == 0 and result.moving_saved[full] == 10
     assert result.restored_moving_change[trainable] == 0.0 and result.restored_moving_change[full] > 0.0
+    # Recalibration needs only the weights: both checkpoints then sample the same images.
+    assert result.quality[trainable]["recalibrated"].fid == pytest.approx(
+        result.quality[full]["recalibrated"].fid
+    )
 
 
 @needs_shared_data
-def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, measured):
+def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, runs, measured):
     about = {
         "command": "test",
         "seconds": 1.0,
@@ -148,11 +231,13 @@ def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, measured):
         "tensorflow": "test",
         "data_source": "test",
         "size": SIZE,
+        "quality": runs.evaluator,
+        "load": "test",
     }
     report = write_report(tmp_path, measured, about)
     text = report.read_text()
     sections = [line for line in text.splitlines() if line.startswith("## ")]
-    assert len(sections) == 10
+    assert len(sections) == len(PITFALLS)
     for title in (
         "UPDATE_OPS control dependencies",
         "One UPDATE_OPS collection",
@@ -160,13 +245,17 @@ def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, measured):
     ):
         assert any(title in section for section in sections)
     figures = sorted(path.name for path in tmp_path.glob("*.png"))
-    assert len(figures) == 10
+    assert len(figures) == len(PITFALLS)
     for name in figures:
         assert f"]({name})" in text
     assert not re.search(r"\bnan\b", text)
     # The code that ran: the variants' own source, each the one line that differs from model_opt.
     assert "update_ops=lambda tower, network, config: []" in text
     assert "tower=tower_in_inference_mode" in text
+    # Every section ends with the fix as a code block.
+    for part in text.split("\n## ")[1:]:
+        fix = part[part.index("**The fix, as code") :]
+        assert "```" in fix, part.splitlines()[0]
 
 
 def test_lab_size_rejects_nonpositive_steps():
@@ -184,10 +273,3 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make_args):
     assert main([*make_args(a_file), "--quick"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("python -m common.pitfalls: error:") and "\n" not in err
-
-
-def test_sample_stats_of_real_images_beat_noise():
-    rng = np.random.default_rng(0)
-    reference = rng.uniform(-1, 1, (20, 28, 28, 1))
-    assert harness.sample_stats(reference[:5], reference).nn_rms == 0.0
-    assert harness.sample_stats(rng.uniform(-1, 1, (5, 28, 28, 1)), reference).nn_rms > 0.1

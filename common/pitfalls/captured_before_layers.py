@@ -1,4 +1,4 @@
-"""Pitfall 3: the control dependencies' list read before the layers exist.
+"""Pitfall: the control dependencies' list read before the layers exist.
 
 `tf.control_dependencies(ops)` takes a list, evaluated when it is called. Read UPDATE_OPS before the
 networks are built and the list is empty for good: the batch norms add their updates afterwards.
@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.config import Config
-from common.gan import ArchSpec, Inputs, model_opt
+from common.gan import ArchSpec, Inputs, adam_train_op, model_opt
 from common.layers import UPDATE_OPS
 from common.pitfalls.harness import Runs, TrainGraph, Variant, layer_means, moving_change
 from common.pitfalls.sections import Section, code, lines_figure, source, updates
@@ -87,7 +87,10 @@ def section(result: CapturedEarly, out: Path) -> Section:
         f"Moving variances over {result.steps} steps",
     )
     text = f"""
-**What goes wrong.** `tf.control_dependencies(ops)` takes a *list*, evaluated when the `with` line runs.
+**Symptom.** As without the dependencies (the section before): healthy losses, blotchy samples, moving
+statistics that never move, although the code *has* a `tf.control_dependencies(update_ops)` line.
+
+**Cause.** `tf.control_dependencies(ops)` takes a *list*, evaluated when the `with` line runs.
 Read the collection before the networks are built and the list is empty; the batch norms built inside the
 block add their updates to the collection afterwards, where nothing looks.
 
@@ -95,19 +98,22 @@ block add their updates to the collection afterwards, where nothing looks.
 
 {code(source(captured_before_layers))}
 
-**The fix:** read the collection after the layers exist, right where the train op is built, as
-`adam_train_op` does with the list `network_update_ops` returns.
-
 **Measured:** the list held **{result.captured}** update ops when captured; the graph ends with
 {result.update_ops_in_graph} in `UPDATE_OPS`; one training step runs {updates(result.updates_per_step)} of
 them. After {result.steps} steps the largest change of any moving statistic is **{result.moving_change:g}**
-(fixed run: {result.moving_change_fixed:.3f}): the same silent failure as section 1, harder to see in the
-code.
+(fixed run: {result.moving_change_fixed:.3f}): the same state as without the dependencies, whose samples
+the section before measures, harder to see in the code.
 
 ![captured early]({FIGURE})
+
+**The fix, as code:** read the collection after the layers exist, right where the train op is built:
+`model_opt` calls `update_ops(forward, network, config)` after building the forward pass, and
+`adam_train_op` opens the control dependency on that list:
+
+{code(source(adam_train_op))}
 """
     headline = (
         f"{result.captured} update ops captured; moving stats change {result.moving_change:g} "
         f"in {result.steps} steps"
     )
-    return Section("3. Control dependencies taken before the layers exist", FIGURE, text, headline)
+    return Section("Control dependencies taken before the layers exist", FIGURE, text, headline)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -61,8 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     progress = not args.no_progress
     out.mkdir(parents=True, exist_ok=True)
-    runs = train_variants(notebook, size, train.images, test.images, variants(), args.seed, progress)
-    results = run_pitfalls(runs, progress)
+    load_before = os.getloadavg()
+    runs = train_variants(
+        notebook, size, train.images, test.images, variants(), args.seed, progress, args.data_dir
+    )
+    try:
+        results = run_pitfalls(runs, progress)
+    finally:
+        runs.close()
+    load_after = os.getloadavg()
     about = {
         "command": " ".join([PROG, *(argv if argv is not None else sys.argv[1:])]),
         "seconds": time.perf_counter() - started,
@@ -70,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tensorflow": tf.__version__,
         "data_source": args.data_dir or "the default search ($DCGAN_DATA_DIR, the Keras cache)",
         "size": size,
+        "quality": runs.evaluator,
+        # The machine may be shared: the load says how far the wall time is from an idle machine's.
+        "load": f"load average {load_before[0]:.1f} at the start and {load_after[0]:.1f} at the end",
     }
     report = write_report(out, results, about)
     print(f"wrote {report} and {len(list(out.glob('*.png')))} figures in {about['seconds']:.0f} s")

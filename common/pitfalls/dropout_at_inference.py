@@ -1,4 +1,4 @@
-"""Pitfall 9: dropout left on at sampling time, as the notebook's unconditional `tf.nn.dropout` was.
+"""Pitfall: dropout left on at sampling time, as the notebook's unconditional `tf.nn.dropout` was.
 
 The same z gives a different image on every call: a grid cannot be reproduced, and two checkpoints
 cannot be compared on the same z.
@@ -14,9 +14,18 @@ import tensorflow as tf
 
 from common.config import Config
 from common.gan import ArchSpec, call_network
-from common.layers import Layers, SeedStream
-from common.pitfalls.harness import ProbeInputs, Runs, SampleStats, level_difference, open_probe, stats_of
-from common.pitfalls.sections import Section, code, grids_figure, stats_table
+from common.layers import Layers, SeedStream, dropout
+from common.pitfalls.harness import ProbeInputs, Quality, Runs, level_difference, open_probe
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    grids_figure,
+    quality_note,
+    quality_table,
+    source,
+    verdict,
+)
 
 v1 = tf.compat.v1
 
@@ -44,8 +53,10 @@ def sampler_with_dropout(spec: ArchSpec, config: Config, inputs: ProbeInputs) ->
 class DropoutAtInference(NamedTuple):
     keep_prob: float
     seed_difference: tuple[float, float]  # same z, same batch, two dropout seeds: 8-bit (max, mean)
-    stats: dict[str, SampleStats]
+    quality: dict[str, Quality]  # sample set -> evaluator numbers
     images: dict[str, np.ndarray]
+    table: str
+    note: str
 
 
 def measure(runs: Runs) -> DropoutAtInference:
@@ -57,38 +68,66 @@ def measure(runs: Runs) -> DropoutAtInference:
         for seed in (1, 2):
             feed = {dropout_on.seed: np.array((seed, 0), np.int64)}
             images[f"dropout on, seed {seed}"] = probe.generate(dropout_on.images, noise, feed)
+        # The evaluator's n samples, both samplers on the recalibrated statistics of the same weights.
+        probe.load(runs.evaluator.recalibrated(runs.weights()))
+        evaluator = runs.evaluator
+        feed = {dropout_on.seed: np.array((1, 0), np.int64)}
+        quality = {
+            "dropout off, recalibrated": evaluator.of_images(
+                probe.generate_uint8(probe.graph.inference, evaluator.noise)
+            ),
+            "dropout on, recalibrated": evaluator.of_images(
+                probe.generate_uint8(dropout_on.images, evaluator.noise, feed)
+            ),
+        }
     return DropoutAtInference(
         runs.config.keep_prob,
         level_difference(images["dropout on, seed 1"], images["dropout on, seed 2"]),
-        stats_of(images, runs),
+        quality,
         images,
+        quality_table(quality, evaluator),
+        quality_note(evaluator),
     )
 
 
 def section(result: DropoutAtInference, out: Path) -> Section:
     grids_figure(out / FIGURE, result.images, "The same z, dropout at sampling time on and off")
     text = f"""
-**What goes wrong.** The notebook applied dropout unconditionally, so its sampler dropped
-{1 - result.keep_prob:.0%} of G's activations at random: the same z gives a different image on every call,
-so a grid cannot be reproduced and two checkpoints cannot be compared on the same z.
+**Symptom.** The same z gives a different image on every call: a grid cannot be reproduced, and two
+checkpoints cannot be compared on the same z.
 
-**The broken code:**
+**Cause.** The notebook's generator applied dropout unconditionally (no `training` flag), so its sampler
+dropped {1 - result.keep_prob:.0%} of G's activations at random. Not batch norm, but the same root: a layer
+that behaves differently in training and inference needs to be told which.
 
-{
-        code('''
-layer = tf.nn.dropout(layer, keep_prob=0.8)          # no training flag: on when sampling too
-''')
-    }
+**The code that ran:** the project's sampler with `--quirks original`, which makes the notebook
+generator keep its dropout at sampling time (`common/notebook.py`: `dropout_on = True if
+config.original_quirks else training`):
 
-**The fix:** `layers.dropout(x, keep_prob, active=training)` (`common/layers.py`): the identity when
-`training=False`.
+{code(source(sampler_with_dropout))}
 
 **Measured** on the fixed run's final weights: the same z and the same batch with two dropout seeds differ
 by up to **{result.seed_difference[0]:.0f}** 8-bit levels (mean {result.seed_difference[1]:.2f}).
 
-{stats_table(result.stats)}
+{result.table}
+
+{result.note}
+
+Dropout on vs off at sampling time:
+{verdict(result.quality["dropout on, recalibrated"], result.quality["dropout off, recalibrated"])}
+({fq(result.quality["dropout on, recalibrated"])} vs {fq(result.quality["dropout off, recalibrated"])}).
 
 ![dropout at inference]({FIGURE})
+
+**The fix, as code:** dropout that is the identity when `training=False` (`common/layers.py`), called
+with the network's `training` (the project's default; `common/notebook.py`):
+
+{code(source(dropout))}
 """
-    headline = f"same z, two dropout seeds: up to {result.seed_difference[0]:.0f} levels apart"
-    return Section("9. Dropout left on at inference", FIGURE, text, headline)
+    on, off = result.quality["dropout on, recalibrated"], result.quality["dropout off, recalibrated"]
+    headline = (
+        f"same z, two dropout seeds: up to {result.seed_difference[0]:.0f} levels apart; FID "
+        f"{on.fid:.1f} on vs "
+        f"{off.fid:.1f} off (n {on.n})"
+    )
+    return Section("Dropout left on at inference", FIGURE, text, headline)

@@ -20,8 +20,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.classifier import TrainingPlan, load_classifier
 from common.config import Config, ConfigError
+from common.evaluate import Features, floor_sets, image_features, noise_images, quality
 from common.gan import (
+    EVAL_STREAM,
     ArchSpec,
     Inputs,
     Losses,
@@ -34,6 +37,7 @@ from common.gan import (
     sample_noise,
 )
 from common.layers import UPDATE_OPS, Layers
+from common.sampling import Generator
 from common.train import session_config
 
 v1 = tf.compat.v1
@@ -49,14 +53,14 @@ class LabSize:
     steps: int  # the fixed run's length, and pitfall 1's
     batch_size: int
     train_images: int  # training images used (the first ones of MNIST's training set)
-    reference_images: int  # MNIST test images the nearest-neighbour distance compares samples with
-    grid: int  # samples measured and shown per grid
+    eval_samples: int  # n of every evaluator number: generated images, real test images, floor, ceiling
+    grid: int  # samples shown per grid (and the z whose pixels are compared)
     companions: int  # pitfall 4: other z in the batch around the 8 watched ones
     rebuilds: int  # pitfall 6
     steps_per_rebuild: int
     short_steps: int  # pitfall 3
-    half_steps: int  # pitfalls 2, 5 and 8
-    recalibration_batch: int  # pitfall 7's fix: noise batch whose statistics replace the moving ones
+    half_steps: int  # the variants whose samples are compared with the fixed run's at this step
+    classifier_plan: TrainingPlan | None  # None: the evaluator's own (cached) MNIST classifier
 
     @property
     def warmup_steps(self) -> tuple[int, ...]:
@@ -64,14 +68,18 @@ class LabSize:
 
 
 def lab_size(steps: int | None = None, quick: bool = False) -> LabSize:
-    """The default size (~10-15 min on 2 idle cores) or --quick (well under a minute of training)."""
+    """The default size (~15-20 min on 2 idle cores) or --quick (well under a minute of training)."""
     if steps is not None and steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
     if quick:
         length = steps or 12
-        return LabSize(length, 8, 512, 256, 16, 8, 3, 2, max(length // 3, 1), max(length // 2, 1), 64)
+        # A classifier of its own (1 epoch on 6000 images, cached apart): the smoke run checks plumbing.
+        plan = TrainingPlan(epochs=1, limit=6000)
+        return LabSize(length, 8, 512, 64, 16, 8, 3, 2, max(length // 3, 1), max(length // 2, 1), plan)
     length = steps or 500
-    return LabSize(length, 32, 60000, 2000, 64, 56, 30, 3, min(length, 100), max(length // 2, 1), 1024)
+    # n = 2000: the real floor is FID ~3 and KID's standard error ~1e-3 there (docs/quality.md), small
+    # against the differences the report draws conclusions from; 2000 images cost a few seconds each.
+    return LabSize(length, 32, 60000, 2000, 64, 56, 30, 3, min(length, 100), max(length // 2, 1), None)
 
 
 def lab_config(size: LabSize, seed: int) -> Config:
@@ -238,6 +246,8 @@ class LabRun:
         self.sess = v1.Session(graph=lab.graph, config=session_config())
         self.sess.run(lab.init)
         self.sess.run(lab.inputs.load_dataset, {lab.inputs.dataset_feed: images})
+        # The epoch's order (a function of seed and epoch): a fetch before the first step can read a batch.
+        self.sess.run(lab.inputs.shuffle)
         if initial is not None:
             lab.loader.run(self.sess, initial)
         self.step_count = 0
@@ -299,6 +309,87 @@ def scaled(images_uint8: np.ndarray) -> np.ndarray:
     return images_uint8.astype(np.float32) / 127.5 - 1.0
 
 
+STATISTICS = ("moving", "recalibrated")  # the sampler's batch-norm statistics (common.sampling)
+
+
+class Quality(NamedTuple):
+    """The project's evaluator numbers (common.evaluate.quality) of one set of n samples."""
+
+    fid: float
+    kid: float
+    kid_stderr: float
+    class_entropy: float
+    confident_share: float
+    n: int
+
+
+def as_quality(numbers: Mapping[str, Any]) -> Quality:
+    return Quality(*(numbers[key] for key in Quality._fields))
+
+
+class LabEvaluator:
+    """common.evaluate's numbers for the lab's samples: the project's MNIST classifier, n real test images
+    as the reference, the real-vs-real floor and the noise ceiling at the same n, and the project's own
+    sampler-only Generator (common.sampling) in both statistics modes, fed a run's weights."""
+
+    def __init__(
+        self,
+        spec: ArchSpec,
+        config: Config,
+        test_images: np.ndarray,
+        n: int,
+        data_dir: str | None,
+        plan: TrainingPlan | None,
+        seed: int = 0,
+    ) -> None:
+        self.n, self.seed = n, seed
+        self.classifier = load_classifier("mnist", data_dir, plan, progress=False)
+        try:
+            # The same draws as common.evaluate.evaluate_run: reference subset, then the floor's two sets.
+            rng = np.random.default_rng([seed, 5])
+            reference = test_images[np.sort(rng.choice(len(test_images), n, replace=False))]
+            floor_a, floor_b, _ = floor_sets(test_images, lambda: test_images[:0], n, rng)
+            self.reference = self.features(reference)
+            self.floor = self._quality(self.features(floor_a), self.features(floor_b))
+            noise = self.features(noise_images(n, spec.image_shape, seed))
+            self.noise_ceiling = self._quality(noise, self.reference)
+            self.noise = sample_noise(config, n, seed, EVAL_STREAM)  # the evaluator's own noise stream
+            self.generators = {stats: Generator(spec, config, stats) for stats in STATISTICS}
+        except BaseException:
+            self.classifier.close()
+            raise
+        self.accuracy = self.classifier.test_accuracy
+
+    def features(self, images_uint8: np.ndarray) -> Features:
+        return image_features(self.classifier, images_uint8)
+
+    def _quality(self, generated: Features, reference: Features) -> Quality:
+        return as_quality(quality(generated, reference, seed=self.seed))
+
+    def of_images(self, images_uint8: np.ndarray) -> Quality:
+        """The numbers of n generated images (uint8) against the reference."""
+        return self._quality(self.features(images_uint8), self.reference)
+
+    def generator(self, weights: Mapping[str, np.ndarray], stats: str) -> Generator:
+        """The project's sampler with G's weights from `weights`, its statistics set as `stats` says."""
+        generator = self.generators[stats]
+        generator.load({name: value for name, value in weights.items() if name.startswith("generator/")})
+        return generator
+
+    def of_weights(self, weights: Mapping[str, np.ndarray], stats: str) -> Quality:
+        """The numbers of the evaluator's n noise vectors through G with these weights and statistics."""
+        return self.of_images(self.generator(weights, stats).images(self.noise))
+
+    def recalibrated(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`weights` with G's moving statistics replaced by the recalibrated ones (precise BN)."""
+        return {**weights, **self.generator(weights, "recalibrated").statistics()}
+
+    def close(self) -> None:
+        for generator in getattr(self, "generators", {}).values():
+            generator.close()
+        self.classifier.close()
+
+
 class Runs(NamedTuple):
     """Every variant trained, and what the measurements compare them with."""
 
@@ -308,12 +399,25 @@ class Runs(NamedTuple):
     graphs: dict[str, LabGraph]
     traces: dict[str, Trace]
     train_images: np.ndarray  # uint8
-    reference: np.ndarray  # [-1, 1], MNIST test images
+    evaluator: LabEvaluator
     seconds: float
+    qualities: dict[tuple[str, int, str], Quality]  # cache: (run, step, statistics) -> numbers
 
     def weights(self, run: str = "fixed", step: int | None = None) -> dict[str, np.ndarray]:
         """A run's model variables after `step` (default: the fixed run's length, its last step)."""
         return self.traces[run].snapshots[self.size.steps if step is None else step]
+
+    def quality(self, run: str, stats: str, step: int | None = None) -> Quality:
+        """The evaluator's numbers of a run's generator after `step`, sampled with `stats` statistics."""
+        step = self.size.steps if step is None else step
+        key = (run, step, stats)
+        if key not in self.qualities:
+            self.qualities[key] = self.evaluator.of_weights(self.weights(run, step), stats)
+        return self.qualities[key]
+
+    def both(self, run: str, step: int | None = None) -> dict[str, Quality]:
+        """A run's numbers with the moving averages and with recalibrated statistics."""
+        return {stats: self.quality(run, stats, step) for stats in STATISTICS}
 
     def noise(self, count: int | None = None, seed_offset: int = 0) -> np.ndarray:
         """The sampler's noise: a grid of it by default; another draw with another seed_offset."""
@@ -324,15 +428,30 @@ class Runs(NamedTuple):
         """The first `steps` rows of each run's (d_loss, g_loss, d_real, d_fake)."""
         return {name: self.traces[name].losses[:steps] for name in names}
 
+    def close(self) -> None:
+        self.evaluator.close()
+
+
+def train_runs(
+    runs: Mapping[str, LabRun], progress: bool, desc: str = "training the variants"
+) -> dict[str, Trace]:
+    """Step the runs together and close their sessions, whatever happens."""
+    try:
+        return train_together(runs, progress, desc)
+    finally:
+        for run in runs.values():
+            run.close()
+
 
 def train_variants(
     spec: ArchSpec,
     size: LabSize,
     train_images: np.ndarray,
-    reference_images: np.ndarray,
+    test_images: np.ndarray,
     variants: Sequence[Variant],
     seed: int = 0,
     progress: bool = True,
+    data_dir: str | None = None,
 ) -> Runs:
     """Train the fixed step and every variant from the same initial weights on the same batches, interleaved.
 
@@ -352,12 +471,15 @@ def train_variants(
         initial = runs["fixed"].weights()
         for variant in variants:
             runs[variant.name] = LabRun(graphs[variant.name], images, lengths[variant.name], (), initial)
-        traces = train_together(runs, progress, "training the variants")
-    finally:
+    except BaseException:
         for run in runs.values():
             run.close()
-    reference = scaled(reference_images[: size.reference_images])
-    return Runs(size, config, spec, graphs, traces, images, reference, time.perf_counter() - started)
+        raise
+    traces = train_runs(runs, progress)
+    evaluator = LabEvaluator(
+        spec, config, test_images, size.eval_samples, data_dir, size.classifier_plan, seed
+    )
+    return Runs(size, config, spec, graphs, traces, images, evaluator, time.perf_counter() - started, {})
 
 
 # ------------------------------------------------------------------------------------ the probe
@@ -431,6 +553,17 @@ class Probe:
         """G as a training step runs it: BN on this noise batch's statistics (dropout off)."""
         return self.generate(self.graph.batch_mode, noise)
 
+    def generate_uint8(
+        self,
+        images: tf.Tensor,
+        noise: np.ndarray,
+        feed: Mapping[tf.Tensor, Any] | None = None,
+        batch: int = 500,
+    ) -> np.ndarray:
+        """`generate` in batches of `batch`, as 8-bit images (what the evaluator takes)."""
+        chunks = [self.generate(images, noise[i : i + batch], feed) for i in range(0, len(noise), batch)]
+        return to_levels(np.concatenate(chunks)).astype(np.uint8)
+
     def run(self, fetches: Any, feed: Mapping[tf.Tensor, Any] | None = None) -> Any:
         return self.sess.run(fetches, feed)
 
@@ -450,26 +583,6 @@ def open_probe(runs: Runs, part: ProbePart | None = None) -> Probe:
 
 
 # ------------------------------------------------------------------------------------ measurements
-class SampleStats(NamedTuple):
-    """Simple statistics of a batch of images in [-1, 1]."""
-
-    mean_pixel: float  # MNIST's own: about -0.74 (mostly black background)
-    diversity: float  # per-pixel standard deviation across the batch, averaged over pixels
-    nn_rms: float  # RMS distance to the nearest MNIST test image, averaged over the batch
-
-
-def sample_stats(images: np.ndarray, reference: np.ndarray) -> SampleStats:
-    samples = images.reshape(len(images), -1).astype(np.float64)
-    real = reference.reshape(len(reference), -1).astype(np.float64)
-    squared = (samples**2).sum(1)[:, None] + (real**2).sum(1)[None, :] - 2.0 * samples @ real.T
-    nearest = np.sqrt(np.maximum(squared.min(axis=1), 0.0) / samples.shape[1])
-    return SampleStats(float(samples.mean()), float(samples.std(axis=0).mean()), float(nearest.mean()))
-
-
-def stats_of(images: Mapping[str, np.ndarray], runs: Runs) -> dict[str, SampleStats]:
-    return {label: sample_stats(batch, runs.reference) for label, batch in images.items()}
-
-
 def to_levels(images: np.ndarray) -> np.ndarray:
     """[-1, 1] floats -> 8-bit levels as the sampler rounds them (float, for differences)."""
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255)

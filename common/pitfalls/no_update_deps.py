@@ -14,18 +14,24 @@ import numpy as np
 from common.config import Config
 from common.gan import ArchSpec, Inputs, adam_train_op, model_opt, network_update_ops
 from common.pitfalls.harness import (
+    Quality,
     Runs,
-    SampleStats,
     TrainGraph,
     Variant,
     moving_change,
     open_probe,
-    sample_stats,
-    scaled,
-    stats_of,
     weights_difference,
 )
-from common.pitfalls.sections import STATS_NOTE, Section, code, grids_figure, source, stats_table, updates
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    grids_figure,
+    quality_note,
+    quality_table,
+    source,
+    updates,
+)
 
 FIGURE = "no_update_deps.png"
 
@@ -47,8 +53,10 @@ class NoUpdateDeps(NamedTuple):
     moving_variance_broken: tuple[float, float]
     weights_difference: float  # trained weights, broken vs fixed: the updates do not touch training
     updates_per_step: dict[str, dict[str, int]]  # run -> network -> moving-average updates one step runs
-    stats: dict[str, SampleStats]  # fixed inference, broken inference, broken batch mode, real
+    quality: dict[str, dict[str, Quality]]  # run -> statistics -> evaluator numbers
     images: dict[str, np.ndarray]
+    table: str
+    note: str
 
 
 def measure(runs: Runs) -> NoUpdateDeps:
@@ -57,14 +65,14 @@ def measure(runs: Runs) -> NoUpdateDeps:
     noise = runs.noise()
     with open_probe(runs) as probe:
         images = {
-            "fixed, inference": probe.load(fixed).inference(noise),
-            "broken, inference": probe.load(broken).inference(noise),
+            "fixed, moving averages": probe.load(fixed).inference(noise),
+            "broken, moving averages": probe.load(broken).inference(noise),
             "broken, batch statistics": probe.batch_mode(noise),
         }
     means = np.concatenate([value for name, value in broken.items() if name.endswith("moving_mean")])
     variances = np.concatenate([value for name, value in broken.items() if name.endswith("moving_variance")])
-    stats = stats_of(images, runs)
-    stats["real MNIST (train)"] = sample_stats(scaled(runs.train_images[: runs.size.grid]), runs.reference)
+    quality = {"fixed": runs.both("fixed"), "broken": runs.both("without_update_deps")}
+    rows = {"fixed": quality["fixed"], "without the dependencies": quality["broken"]}
     return NoUpdateDeps(
         steps,
         moving_change(runs.traces["without_update_deps"]),
@@ -73,32 +81,29 @@ def measure(runs: Runs) -> NoUpdateDeps:
         (float(variances.min()), float(variances.max())),
         weights_difference(broken, fixed),
         {run: runs.graphs[run].step_update_ops for run in ("fixed", "without_update_deps")},
-        stats,
+        quality,
         images,
+        quality_table(rows, runs.evaluator),
+        quality_note(runs.evaluator),
     )
 
 
 def section(result: NoUpdateDeps, out: Path) -> Section:
-    grids_figure(
-        out / FIGURE, result.images, f"Same weights and z after {result.steps} steps: inference samples"
-    )
-    fixed_stats, broken_stats = result.stats["fixed, inference"], result.stats["broken, inference"]
+    grids_figure(out / FIGURE, result.images, f"Same z after {result.steps} steps")
+    broken, fixed = result.quality["broken"], result.quality["fixed"]
     text = f"""
-**What goes wrong.** `batch_norm(x, training=True)` does not update `moving_mean` / `moving_variance` by
+**Symptom.** The losses and D(x) / D(G(z)) look like a healthy run; the sampler's images are grey
+blotches, at every step.
+
+**Cause.** `batch_norm(x, training=True)` does not update `moving_mean` / `moving_variance` by
 itself: it *adds* two assign ops per call to `UPDATE_OPS`, and only a train op built under a control
-dependency on them runs them. Without it, training looks perfect (the training graph uses batch
-statistics), and the inference sampler, which uses the moving statistics, normalizes with their initial
-values 0 and 1.
+dependency on them runs them. Without it the training graph still normalizes with batch statistics, and
+the sampler normalizes with the initial values 0 and 1 for ever.
 
 **The broken code** (it ran as written: `common.gan.model_opt` builds each Adam train op under
 `tf.control_dependencies` on the list `update_ops(tower, network, config)` returns):
 
 {code(source(without_update_deps))}
-
-**The fix** (`common/gan.py`, `model_opt`'s default `update_ops`): each optimizer waits for its own
-network's updates.
-
-{code(source(network_update_ops, adam_train_op))}
 
 **Measured** after {result.steps} steps, same initial weights, batches and noise:
 
@@ -111,18 +116,24 @@ network's updates.
 - The trained weights differ by at most {result.weights_difference:g} between the two runs: the moving
   statistics play no part in training, so nothing in the losses warns you.
 
-{stats_table(result.stats)}
+{result.table}
 
-{STATS_NOTE}
+{result.note}
+
+With its moving statistics the broken run scores {fq(broken["moving"])}, against {fq(fixed["moving"])}
+for the fixed run; recalibrated, the two are the same generator ({fq(broken["recalibrated"])} and
+FID {fixed["recalibrated"].fid:.1f}): only the inference mode is broken, and recalibrating the statistics
+repairs a checkpoint trained this way.
 
 ![broken vs fixed]({FIGURE})
 
-The broken run's generator is trained all the same: run with batch statistics (third panel) its samples
-are {result.stats["broken, batch statistics"].nn_rms:.3f} from the nearest real image, against
-{broken_stats.nn_rms:.3f} in inference mode. Only its inference mode is broken.
+**The fix, as code** (`common/gan.py`, `model_opt`'s default `update_ops`): each optimizer waits for its
+own network's updates, from the forward pass it trains on.
+
+{code(source(network_update_ops, adam_train_op))}
 """
     headline = (
-        f"moving stats change {result.moving_change_broken:g} (fixed {result.moving_change_fixed:.3f}); "
-        f"inference samples' distance to real {broken_stats.nn_rms:.3f} vs {fixed_stats.nn_rms:.3f}"
+        f"moving stats change {result.moving_change_broken:g}; moving-average samples {fq(broken['moving'])} "
+        f"vs FID {fixed['moving'].fid:.1f} fixed; recalibrated both FID {broken['recalibrated'].fid:.1f}"
     )
-    return Section("1. Train ops without the UPDATE_OPS control dependencies", FIGURE, text, headline)
+    return Section("Train ops without the UPDATE_OPS control dependencies", FIGURE, text, headline)

@@ -1,4 +1,4 @@
-"""Pitfall 2: both optimizers under one control dependency on the whole UPDATE_OPS collection.
+"""Pitfall: both optimizers under one control dependency on the whole UPDATE_OPS collection.
 
 The notebook's choice. The collection holds G's *and* D's updates, from every call, so each step runs the
 other network's updates too: the moving averages take several updates per step, and the step does more.
@@ -13,9 +13,10 @@ import numpy as np
 import tensorflow as tf
 
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Tower, model_opt
+from common.gan import ArchSpec, Inputs, Tower, model_opt, network_update_ops
 from common.layers import UPDATE_OPS
 from common.pitfalls.harness import (
+    Quality,
     Runs,
     TrainGraph,
     Variant,
@@ -25,7 +26,17 @@ from common.pitfalls.harness import (
     open_probe,
     weights_difference,
 )
-from common.pitfalls.sections import Section, code, lines_figure, source, table, updates
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    lines_figure,
+    quality_note,
+    quality_table,
+    source,
+    table,
+    updates,
+)
 
 v1 = tf.compat.v1
 
@@ -56,6 +67,9 @@ class OneCollection(NamedTuple):
     weights_difference: float
     sample_difference: tuple[float, float]  # inference samples broken vs fixed, 8-bit (max, mean)
     g_variance_traces: dict[str, dict[str, np.ndarray]]  # run -> layer -> channel mean per step
+    quality: dict[str, dict[str, Quality]]  # run -> statistics -> evaluator numbers
+    table: str
+    note: str
 
 
 def measure(runs: Runs) -> OneCollection:
@@ -98,6 +112,12 @@ def measure(runs: Runs) -> OneCollection:
             }
             for run in RUNS
         },
+        {run: runs.both(run, steps) for run in RUNS},
+        quality_table(
+            {"per network (fixed)": runs.both(RUNS[0], steps), "one collection": runs.both(RUNS[1], steps)},
+            runs.evaluator,
+        ),
+        quality_note(runs.evaluator),
     )
 
 
@@ -150,7 +170,10 @@ def section(result: OneCollection, out: Path) -> Section:
         ],
     )
     text = f"""
-**What goes wrong.** The notebook built both optimizers under one
+**Symptom.** None in the losses; each step runs more ops than it needs, and the moving averages move
+faster than `momentum` says.
+
+**Cause.** The notebook built both optimizers under one
 `tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS))`. The collection holds every batch
 norm's updates: G's *and* D's, from every call. So the G step also runs D's updates (and D's forward
 pass on the real batch, which the G step does not otherwise need), and the D step runs G's again: each
@@ -159,9 +182,6 @@ moving average takes more than one update per step, mixing statistics from befor
 **The broken code:**
 
 {code(source(whole_collection, one_update_collection))}
-
-**The fix:** `network_update_ops(tower, network, config)` (section 1) keeps the updates of the network a
-train op trains, from the tower it trains on.
 
 **Measured** (ops counted in each train op's control dependencies and in what `sess.run(step)` reaches):
 
@@ -183,10 +203,28 @@ train op trains, from the tower it trains on.
 ![one collection]({FIGURE})
 
 G's moving averages move twice per step (faster warm-up, a shorter memory: an effective momentum of
-about 0.99^2) and D's four times, and the step does work it does not need.
+about 0.99^2) and D's four times, and the step does work it does not need. What that does to the samples,
+after {result.steps} steps:
+
+{result.table}
+
+{result.note}
+
+With the moving averages: {fq(result.quality["one_update_collection"]["moving"])} one collection vs
+{fq(result.quality["fixed"]["moving"])} per network; recalibrated the two are the same generator (FID
+{result.quality["one_update_collection"]["recalibrated"].fid:.1f} and
+{result.quality["fixed"]["recalibrated"].fid:.1f}):
+the collection changes only the moving statistics, never the training.
+
+**The fix, as code** (`common/gan.py`): each train op waits for its own network's updates, from the
+forward pass it trains on (`--quirks original` takes everything that forward pass added, G's and D's).
+
+{code(source(network_update_ops))}
 """
     headline = (
         f"{broken_updates} moving-average updates per step instead of {fixed_updates}; "
-        f"step time x{broken_seconds / fixed_seconds:.2f}"
+        f"step time x{broken_seconds / fixed_seconds:.2f}; moving-average samples FID "
+        f"{result.quality['one_update_collection']['moving'].fid:.1f} vs "
+        f"{result.quality['fixed']['moving'].fid:.1f} (n {result.quality['fixed']['moving'].n})"
     )
-    return Section("2. One UPDATE_OPS collection for both optimizers", FIGURE, text, headline)
+    return Section("One UPDATE_OPS collection for both optimizers", FIGURE, text, headline)

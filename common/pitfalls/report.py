@@ -15,12 +15,17 @@ from typing import Any
 from common.pitfalls import (
     captured_before_layers,
     dropout_at_inference,
+    frozen_generator_updates,
+    in_place_updates,
+    keras_layers_in_v1_graph,
+    multi_tower_updates,
     no_update_deps,
     one_update_collection,
     sampler_rebuilt_in_loop,
     separate_vs_concat_d,
     trainable_only_saver,
     training_false_in_training,
+    training_flag_placeholder,
     training_true_at_inference,
     unwarmed_moving_averages,
 )
@@ -28,18 +33,27 @@ from common.pitfalls.harness import LabSize, Variant
 from common.pitfalls.sections import table
 from common.rundir import atomic_write_bytes
 
+# Report order: the warm-up first, since every comparison of samples after it depends on it; then where
+# the updates come from and who runs them; then the training flag; then the rest.
 PITFALLS: tuple[ModuleType, ...] = (
-    no_update_deps,
-    one_update_collection,
-    captured_before_layers,
-    training_true_at_inference,
-    training_false_in_training,
-    sampler_rebuilt_in_loop,
     unwarmed_moving_averages,
+    no_update_deps,
+    captured_before_layers,
+    one_update_collection,
+    multi_tower_updates,
+    in_place_updates,
+    keras_layers_in_v1_graph,
+    frozen_generator_updates,
+    training_true_at_inference,
+    training_flag_placeholder,
+    training_false_in_training,
     separate_vs_concat_d,
     dropout_at_inference,
     trainable_only_saver,
+    sampler_rebuilt_in_loop,
 )
+# Not batch norm (dropout) or not silent (a finalized graph raises): counted apart in the README.
+NOT_SILENT_BATCH_NORM = (dropout_at_inference, sampler_rebuilt_in_loop)
 
 
 def pitfall_name(pitfall: ModuleType) -> str:
@@ -65,30 +79,48 @@ def write_report(out: Path, results: Mapping[str, Any], about: Mapping[str, Any]
     data_source and size (the LabSize).
     """
     sections = [pitfall.section(results[pitfall_name(pitfall)], out) for pitfall in PITFALLS]
+    titles = [f"{number}. {section.title}" for number, section in enumerate(sections, 1)]
     size: LabSize = about["size"]
     summary = table(
         ["pitfall", "measured signature"],
-        [[f"[{section.title}](#{anchor(section.title)})", section.headline] for section in sections],
+        [
+            [f"[{title}](#{anchor(title)})", section.headline]
+            for title, section in zip(titles, sections, strict=True)
+        ],
     )
+    quality = about["quality"]
     header = f"""# Graph-mode batch-norm pitfalls, reproduced and measured
 
 Batch norm in TensorFlow 1.x graph style is two programs in one graph: the training towers normalize
 with each batch's statistics and *add* moving-average updates to `UPDATE_OPS`; the sampler normalizes
 with the moving averages. Nothing forces the two to agree, so the mistakes are silent: the losses look
 right and the samples do not. Each section below breaks one thing on purpose, on the notebook's DCGAN
-and real MNIST, measures it against the project's fixed code, and shows the fix.
+and real MNIST, measures it against the project's fixed code, and ends with the fix as code: symptom,
+cause, the code that ran, the numbers, a figure, the fix.
 
 Produced by `{about["command"]}` in {about["seconds"] / 60:.1f} minutes on {about["device"]}
-(TensorFlow {about["tensorflow"]}). Data: MNIST training images ({size.train_images} used) from
-`{about["data_source"]}`; reference for distances: {size.reference_images} MNIST test images. Runs:
-batch {size.batch_size}, {size.steps} steps (sections 1, 4, 7, 9, 10), {size.half_steps} (2, 5 and 8),
-{size.short_steps} (3); every variant starts from the same initial weights and sees the same batches and
-noise, so two runs differ only by the line that differs. Every number here is formatted from that run;
-the code shown is the code that ran (one module per pitfall in `common/pitfalls/`, on `common/gan.py`).
+(TensorFlow {about["tensorflow"]}), {about["load"]}. Data: MNIST training images ({size.train_images}
+used) from `{about["data_source"]}`. Runs: batch {size.batch_size}; the fixed run {size.steps} steps, the
+variants {size.steps}, {size.half_steps} or {size.short_steps} steps (each section says which); every
+variant starts from the same initial weights and sees the same batches and noise, so two runs differ
+only by the line that differs. Every number is formatted from that run, and the code shown is the code
+that ran (one module per pitfall in `common/pitfalls/`, on `common/gan.py` and `common/layers.py`);
+snippets that did not run are labelled as illustrations.
+
+**How samples are judged.** Every claim about sample quality is a number of the project's evaluator
+(`common.evaluate`: FID and KID in the feature space of the project's MNIST classifier, test accuracy
+{quality.accuracy:.4f}, class entropy, confident share) on n = {quality.n} generated vs {quality.n} real
+test images, beside the real-vs-real floor (FID {quality.floor.fid:.1f}, KID
+{quality.floor.kid:.1f} ± {quality.floor.kid_stderr:.1f}) and the uniform-noise ceiling (FID
+{quality.noise_ceiling.fid:.1f}) at the same n. KID's standard error (10 blocks) is the spread given; one
+seed per run. Because the moving averages lag for hundreds of steps (section 1), each generator is
+evaluated twice: with its moving averages (what its checkpoint samples) and with recalibrated statistics
+(what its weights can do). Pixel statistics (8-bit level differences on the same z) are used only for
+claims about pixels.
 
 {summary}
 """
-    body = "\n".join(f"## {section.title}\n{section.text}" for section in sections)
+    body = "\n".join(f"## {title}\n{section.text}" for title, section in zip(titles, sections, strict=True))
     path = out / "report.md"
     atomic_write_bytes(path, (header + "\n" + body).encode())
     return path

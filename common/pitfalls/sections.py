@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from common.pitfalls.harness import SampleStats, to_levels
+from common.pitfalls.harness import STATISTICS, LabEvaluator, Quality, to_levels
 from common.rundir import atomic_path, grid_image
 
 
@@ -144,20 +144,62 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-STATS_HEADER = ["samples", "mean pixel", "diversity", "distance to nearest real"]
-STATS_NOTE = (
-    "*mean pixel* is in [-1, 1] (MNIST is mostly black background: about -0.76); *diversity* is the "
-    "per-pixel standard deviation across the batch; *distance to nearest real* is the RMS pixel distance "
-    "from each sample to its nearest MNIST test image (lower: more digit-like)."
-)
+QUALITY_HEADER = ["samples", "FID", "KID (± se)", "class entropy", "confident share"]
+STATISTICS_LABEL = {"moving": "moving averages", "recalibrated": "recalibrated"}
 
 
-def stats_table(stats: Mapping[str, SampleStats]) -> str:
-    rows = [
-        [label, f"{sample.mean_pixel:.3f}", f"{sample.diversity:.3f}", f"{sample.nn_rms:.3f}"]
-        for label, sample in stats.items()
+def quality_cells(quality: Quality) -> list[str]:
+    return [
+        f"{quality.fid:.1f}",
+        f"{quality.kid:.1f} (± {quality.kid_stderr:.1f})",
+        f"{quality.class_entropy:.3f}",
+        f"{quality.confident_share:.3f}",
     ]
-    return table(STATS_HEADER, rows)
+
+
+def quality_table(rows: Mapping[str, Quality | Mapping[str, Quality]], evaluator: LabEvaluator) -> str:
+    """The evaluator's numbers, one row per sample set (a mapping of statistics -> numbers: one row each),
+    between the real-vs-real floor and the noise ceiling at the same n."""
+    body = [["real floor (real vs real)", *quality_cells(evaluator.floor)]]
+    for label, value in rows.items():
+        if isinstance(value, Quality):
+            body.append([label, *quality_cells(value)])
+        else:
+            body += [
+                [f"{label}, {STATISTICS_LABEL[s]}", *quality_cells(value[s])]
+                for s in STATISTICS
+                if s in value
+            ]
+    body.append(["uniform noise (ceiling)", *quality_cells(evaluator.noise_ceiling)])
+    return table(QUALITY_HEADER, body)
+
+
+def quality_note(evaluator: LabEvaluator) -> str:
+    return (
+        f"n = {evaluator.n} generated vs {evaluator.n} real MNIST test images for every row (the "
+        f"evaluator of "
+        f"`common.evaluate`, in the feature space of the project's MNIST classifier, test accuracy "
+        f"{evaluator.accuracy:.4f}; KID in eval.json's units: unscaled features make it larger than an "
+        "Inception KID); lower FID and KID are better; *moving averages*: the sampler normalizes "
+        "with the moving statistics training kept, *recalibrated*: with statistics recomputed from 1024 "
+        "noise vectors before sampling (`--sampler-stats`, common/sampling.py)."
+    )
+
+
+def verdict(first: Quality, second: Quality) -> str:
+    """How `first` compares with `second` by KID, against two standard errors of their difference."""
+    difference = first.kid - second.kid
+    spread = 2.0 * float(np.hypot(first.kid_stderr, second.kid_stderr))
+    if abs(difference) <= spread:
+        return f"the same within two standard errors of KID (difference {difference:.1f} ± {spread / 2:.1f})"
+    word = "better" if difference < 0 else "worse"
+    errors = abs(difference) / (spread / 2)
+    return f"{word} (KID difference {difference:.1f}, {errors:.0f} standard errors)"
+
+
+def fq(quality: Quality) -> str:
+    """One evaluator number in prose: FID and KID with its standard error, and n."""
+    return f"FID {quality.fid:.1f} (KID {quality.kid:.1f} ± {quality.kid_stderr:.1f}, n {quality.n})"
 
 
 LOSS_COLUMNS = ["d_loss", "g_loss", "D(x)", "D(G(z))"]

@@ -14,10 +14,31 @@ import numpy as np
 import tensorflow as tf
 
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Losses, call_network, gan_losses, model_opt
+from common.gan import ArchSpec, Inputs, Losses, call_network, gan_losses, model_loss, model_opt
 from common.layers import Layers
-from common.pitfalls.harness import ProbeInputs, Runs, TrainGraph, Variant, late_means, open_probe, scaled
-from common.pitfalls.sections import Section, code, lines_figure, loss_panel, losses_table, table
+from common.pitfalls.harness import (
+    ProbeInputs,
+    Quality,
+    Runs,
+    TrainGraph,
+    Variant,
+    late_means,
+    open_probe,
+    scaled,
+)
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    lines_figure,
+    loss_panel,
+    losses_table,
+    quality_note,
+    quality_table,
+    source,
+    table,
+    verdict,
+)
 
 v1 = tf.compat.v1
 
@@ -75,6 +96,9 @@ class SeparateConcat(NamedTuple):
     feature_gap: dict[str, float]  # way -> mean over D's BN channels of |mean real - mean fake| after BN
     late_losses: dict[str, np.ndarray]  # run -> harness.late_means
     losses: dict[str, np.ndarray]
+    quality: dict[str, dict[str, Quality]]
+    table: str
+    note: str
 
 
 def channel_means(activations: np.ndarray) -> np.ndarray:
@@ -117,6 +141,15 @@ def measure(runs: Runs) -> SeparateConcat:
         feature_gap,
         late_means(losses),
         losses,
+        {run: runs.both(run, steps) for run in RUNS},
+        quality_table(
+            {
+                "separate (the notebook's)": runs.both(RUNS[0], steps),
+                "concatenated": runs.both(RUNS[1], steps),
+            },
+            runs.evaluator,
+        ),
+        quality_note(runs.evaluator),
     )
 
 
@@ -139,7 +172,10 @@ def section(result: SeparateConcat, out: Path) -> Section:
         ],
     )
     text = f"""
-**What goes wrong.** In training mode D's batch norms normalize with the statistics of the batch they
+**Symptom.** Two ports of the same GAN, one calling D twice and one once on a concatenated batch, log
+different D losses from the same weights and train differently.
+
+**Cause.** In training mode D's batch norms normalize with the statistics of the batch they
 see. Called separately (the notebook), D normalizes the real batch with real statistics and the fake
 batch with fake statistics: whatever shifts a whole batch (its mean brightness, say) is erased before the
 next layer, and D's moving averages alternate between real and fake statistics. Concatenated, both are
@@ -147,18 +183,10 @@ normalized with the mixed statistics, so D *can* use such batch-level difference
 itself, but the choice changes the game, and code that mixes the two (training one way, evaluating the
 other) sees a different D.
 
-**The code**, `common.gan.model_loss` with `ArchSpec.d_batches`:
+**The code that ran:** the variant is the project's step with the spec's `d_batches` changed, and the
+forward pass branches on it (`common.gan.model_loss`, shown in the fix below):
 
-{
-        code('''
-# separate (the notebook)
-d_logits_real = discriminator(real_images, training=True)
-d_logits_fake = discriminator(fake_images, training=True, reuse=True)
-# concat
-logits = discriminator(tf.concat([real_images, fake_images], 0), training=True)
-d_logits_real, d_logits_fake = tf.split(logits, [n_real, n_fake])
-''')
-    }
+{code(source(concat_d))}
 
 **Measured.** The same weights (the fixed run after its last step) and the same real and fake batches,
 D called both ways:
@@ -173,12 +201,26 @@ Trained each way from the same start for {result.steps} steps, means over the la
 
 {losses_table("D called", result.late_losses, labels)}
 
+And G's samples after those {result.steps} steps:
+
+{result.table}
+
+{result.note}
+
+Concatenated vs separate:
+{verdict(result.quality["concat_d"]["recalibrated"], result.quality["fixed"]["recalibrated"])}
+recalibrated ({fq(result.quality["concat_d"]["recalibrated"])} vs
+{fq(result.quality["fixed"]["recalibrated"])}), one seed.
+
 ![separate vs concat]({FIGURE})
 
-The fix is a choice, made on purpose and kept the same in training and evaluation: `ArchSpec.d_batches`.
+**The fix, as code:** a choice, made on purpose and kept the same in training and evaluation: the spec's
+`d_batches`, which `common.gan.model_loss` reads:
+
+{code(source(model_loss))}
 """
     headline = (
         f"same weights, same images: d_loss {result.same_weights['separate'][0]:.3f} separate vs "
         f"{result.same_weights['concat'][0]:.3f} concatenated"
     )
-    return Section("8. Real and fake through D separately vs concatenated", FIGURE, text, headline)
+    return Section("Real and fake through D separately vs concatenated", FIGURE, text, headline)

@@ -1,4 +1,4 @@
-"""Pitfall 10: a checkpoint of the trainable variables only.
+"""Pitfall: a checkpoint of the trainable variables only.
 
 The moving statistics are variables with trainable=False: `Saver(var_list=trainable_variables())` leaves
 them out, and a sampling program that restores it keeps their initial values, 0 and 1.
@@ -15,8 +15,17 @@ import tensorflow as tf
 
 from common.config import Config
 from common.gan import ArchSpec, build_sampler
-from common.pitfalls.harness import ProbeInputs, Runs, SampleStats, open_probe, stats_of
-from common.pitfalls.sections import Section, code, grids_figure, stats_table, table
+from common.pitfalls.harness import ProbeInputs, Quality, Runs, open_probe
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    grids_figure,
+    quality_note,
+    quality_table,
+    source,
+    table,
+)
 from common.train import session_config
 
 v1 = tf.compat.v1
@@ -38,13 +47,17 @@ class TrainableOnlySaver(NamedTuple):
     variables_saved: dict[str, int]  # saver -> variables in its checkpoint
     moving_saved: dict[str, int]  # saver -> moving statistics among them
     restored_moving_change: dict[str, float]  # saver -> largest |restored moving stat - initializer value|
-    stats: dict[str, SampleStats]
+    quality: dict[str, dict[str, Quality]]  # saver -> statistics -> evaluator numbers of the restored G
     images: dict[str, np.ndarray]
+    table: str
+    note: str
 
 
-def sample_restored(runs: Runs, checkpoint: str, noise: np.ndarray) -> tuple[np.ndarray, float]:
+def sample_restored(
+    runs: Runs, checkpoint: str, noise: np.ndarray
+) -> tuple[np.ndarray, float, dict[str, np.ndarray]]:
     """A fresh sampling program restoring what `checkpoint` holds: (its samples, the largest change of a
-    moving statistic from its initial value)."""
+    moving statistic from its initial value, the restored generator's variables)."""
     saved = {name for name, _ in tf.train.list_variables(checkpoint)}
     graph = tf.Graph()
     with graph.as_default():
@@ -60,12 +73,13 @@ def sample_restored(runs: Runs, checkpoint: str, noise: np.ndarray) -> tuple[np.
         restore.restore(sess, checkpoint)
         restored = sess.run(moving)
         images = sess.run(sampler.images, {sampler.noise: noise})
-    return images, max(float(np.abs(restored[name] - initial[name]).max()) for name in moving)
+        generator = sess.run({n: v for n, v in variables.items() if n.startswith("generator/")})
+    return images, max(float(np.abs(restored[name] - initial[name]).max()) for name in moving), generator
 
 
 def measure(runs: Runs) -> TrainableOnlySaver:
     noise = runs.noise()
-    variables_saved, moving_saved, change, images = {}, {}, {}, {}
+    variables_saved, moving_saved, change, images, quality = {}, {}, {}, {}, {}
     with open_probe(runs, savers) as probe, tempfile.TemporaryDirectory() as tmp:
         probe.load(runs.weights())
         for index, (label, saver) in enumerate(probe.part.items()):
@@ -74,8 +88,17 @@ def measure(runs: Runs) -> TrainableOnlySaver:
             names = [name for name, _ in tf.train.list_variables(checkpoint)]
             variables_saved[label] = len(names)
             moving_saved[label] = sum("/moving_" in name for name in names)
-            images[label], change[label] = sample_restored(runs, checkpoint, noise)
-    return TrainableOnlySaver(variables_saved, moving_saved, change, stats_of(images, runs), images)
+            images[label], change[label], restored = sample_restored(runs, checkpoint, noise)
+            quality[label] = {s: runs.evaluator.of_weights(restored, s) for s in ("moving", "recalibrated")}
+    return TrainableOnlySaver(
+        variables_saved,
+        moving_saved,
+        change,
+        quality,
+        images,
+        quality_table(quality, runs.evaluator),
+        quality_note(runs.evaluator),
+    )
 
 
 def section(result: TrainableOnlySaver, out: Path) -> Section:
@@ -90,29 +113,45 @@ def section(result: TrainableOnlySaver, out: Path) -> Section:
         for label in result.variables_saved
     ]
     text = f"""
-**What goes wrong.** The moving statistics are variables with `trainable=False`. A checkpoint written by
+**Symptom.** The training program's grids are fine; a separate sampling program that restores the
+checkpoint draws grey blotches.
+
+**Cause.** The moving statistics are variables with `trainable=False`. A checkpoint written by
 `Saver(var_list=tf.trainable_variables())` (a common way to "save only the model") leaves them out; a
-sampling program that restores it keeps their initial values, 0 and 1: section 1's garbage, one step
-removed.
+sampling program that restores it keeps their initial values, 0 and 1: the missing-dependency state, one
+step removed.
 
-**The broken code:**
+**The code that ran:**
 
-{
-        code('''
-saver = tf.train.Saver(var_list=tf.trainable_variables())   # moving_mean / moving_variance left out
-''')
-    }
-
-**The fix:** save the global variables (`tf.train.Saver()`, as `common.train` does); to save only G,
-take `GLOBAL_VARIABLES` under `generator/`, as `common.sampling.Generator` restores them.
+{code(source(savers))}
 
 **Measured** on the fixed run's final weights, each checkpoint restored into a fresh sampler graph:
 
 {table(["saver", "variables saved", "moving statistics saved", "largest restored change from init"], rows)}
 
-{stats_table(result.stats)}
+{result.table}
+
+{result.note}
+
+Restored from the trainable-only checkpoint: {fq(result.quality[TRAINABLE_ONLY]["moving"])} with the restored
+(initial) statistics; recalibrated, {fq(result.quality[TRAINABLE_ONLY]["recalibrated"])}, the same as the full
+checkpoint (FID {result.quality["Saver()"]["recalibrated"].fid:.1f}): recalibration also repairs such a
+checkpoint, since it needs only the weights.
 
 ![savers]({FIGURE})
+
+**The fix, as code:** save the global variables (`tf.train.Saver()`, as `common.train` does); to save only
+G, take `GLOBAL_VARIABLES` under `generator/`, as the project's sampler restores them:
+
+```python
+saver = tf.compat.v1.train.Saver(var_list=tf.compat.v1.get_collection(
+    tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, scope="generator/"))   # moving_mean / moving_variance included
+```
 """
-    headline = f"{result.moving_saved[TRAINABLE_ONLY]} moving statistics in a trainable-only checkpoint"
-    return Section("10. A checkpoint of the trainable variables only", FIGURE, text, headline)
+    broken = result.quality[TRAINABLE_ONLY]
+    headline = (
+        f"{result.moving_saved[TRAINABLE_ONLY]} moving statistics in a trainable-only checkpoint; restored "
+        f"FID {broken['moving'].fid:.1f}, recalibrated {broken['recalibrated'].fid:.1f} (n "
+        f"{broken['moving'].n})"
+    )
+    return Section("A checkpoint of the trainable variables only", FIGURE, text, headline)

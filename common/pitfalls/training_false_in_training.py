@@ -1,4 +1,4 @@
-"""Pitfall 5: the training towers built with training=False.
+"""Pitfall: the training towers built with training=False.
 
 Every batch norm then uses its moving statistics, which start at 0 and 1, and adds no update ops, so they
 stay there: batch norm becomes a fixed scale and shift, and the networks train without normalization.
@@ -17,24 +17,26 @@ from common.config import Config
 from common.gan import ArchSpec, Inputs, Network, Tower, model_loss, model_opt
 from common.layers import FLOAT32_IMPL, LayerImpl
 from common.pitfalls.harness import (
+    Quality,
     Runs,
-    SampleStats,
     TrainGraph,
     Variant,
     late_means,
     moving_change,
     open_probe,
-    stats_of,
 )
 from common.pitfalls.sections import (
     Section,
     code,
+    fq,
     lines_figure,
     loss_panel,
     losses_table,
+    quality_note,
+    quality_table,
     show_grid,
     source,
-    stats_table,
+    verdict,
 )
 
 FIGURE = "training_false_in_training.png"
@@ -77,8 +79,10 @@ class TrainingFalse(NamedTuple):
     moving_change: float
     late_losses: dict[str, np.ndarray]  # run -> mean of the last quarter's (d_loss, g_loss, d_real, d_fake)
     losses: dict[str, np.ndarray]  # run -> [steps, 4]
-    stats: dict[str, SampleStats]
+    quality: dict[str, dict[str, Quality]]  # run -> statistics -> evaluator numbers
     images: dict[str, np.ndarray]
+    table: str
+    note: str
 
 
 def measure(runs: Runs) -> TrainingFalse:
@@ -87,17 +91,25 @@ def measure(runs: Runs) -> TrainingFalse:
     noise = runs.noise()
     with open_probe(runs) as probe:
         images = {
-            "fixed (training=True), inference": probe.load(runs.weights("fixed", steps)).inference(noise),
+            "fixed (training=True), moving averages": probe.load(runs.weights("fixed", steps)).inference(
+                noise
+            ),
             "training=False in training": probe.load(runs.weights(RUNS[1], steps)).inference(noise),
         }
+    quality = {run: runs.both(run, steps) for run in RUNS}
     return TrainingFalse(
         steps,
         {run: runs.graphs[run].update_ops_in_graph for run in RUNS},
         moving_change(runs.traces[RUNS[1]]),
         late_means(losses),
         losses,
-        stats_of(images, runs),
+        quality,
         images,
+        quality_table(
+            {"training=True towers (fixed)": quality["fixed"], "training=False towers": quality[RUNS[1]]},
+            runs.evaluator,
+        ),
+        quality_note(runs.evaluator),
     )
 
 
@@ -110,18 +122,21 @@ def section(result: TrainingFalse, out: Path) -> Section:
     for label, images in result.images.items():
         panels[label] = lambda ax, images=images: show_grid(ax, images[:16], 4)
     lines_figure(out / FIGURE, panels, f"Towers built with training=False, {result.steps} steps")
+    fixed, broken = result.quality["fixed"], result.quality["training_false_in_training"]
     text = f"""
-**What goes wrong.** With `training=False` in the training towers, every batch norm uses its moving
-statistics, which start at mean 0 and variance 1, and adds no update ops, so they stay there: batch
-norm becomes a fixed per-channel scale and shift (`gamma * x / sqrt(1 + eps) + beta`). The networks train
-*without* normalization (and, in the notebook's networks, without dropout, which follows the same flag).
+**Symptom.** Training runs, losses look plausible, and nothing complains; the moving statistics never
+move from 0 and 1.
 
-**The broken code:**
+**Cause.** With `training=False` in the training towers, every batch norm uses its moving statistics,
+which start at mean 0 and variance 1, and adds no update ops, so they stay there: batch norm becomes a
+fixed per-channel scale and shift (`gamma * x / sqrt(1 + eps) + beta`), and the networks train *without*
+normalization. In this project's networks dropout follows the same `training` argument, so this variant
+also trains without dropout (the original notebook's generator applied dropout unconditionally, which
+`--quirks original` reproduces; see the dropout section).
+
+**The code that ran:**
 
 {code(source(tower_in_inference_mode, training_false_in_training))}
-
-**The fix:** build the training towers with `training=True` (`common.gan.model_loss`), the sampler with
-`training=False`.
 
 **Measured** over {result.steps} steps: update ops in the graph {result.update_ops_in_graph["fixed"]} fixed,
 {result.update_ops_in_graph["training_false_in_training"]} broken; largest change of a moving statistic
@@ -129,15 +144,31 @@ norm becomes a fixed per-channel scale and shift (`gamma * x / sqrt(1 + eps) + b
 
 {losses_table("towers", result.late_losses, labels)}
 
-{stats_table(result.stats)}
+The training=False network trained with the statistics its sampler uses (0 and 1), so its moving-average
+row is its real output; the fixed run must be judged recalibrated (the warm-up section):
+
+{result.table}
+
+{result.note}
+
+After {result.steps} steps the training=False run scores {fq(broken["moving"])}; the fixed run
+{fq(fixed["recalibrated"])} recalibrated and {fq(fixed["moving"])} with its unwarmed moving averages.
+Against the fixed run recalibrated, the training=False run samples
+{verdict(broken["moving"], fixed["recalibrated"])}; against the fixed run's moving averages, the comparison
+the first version of this report drew its conclusion from, {verdict(broken["moving"], fixed["moving"])}.
+(The training=False run's recalibrated row puts batch statistics into a network that never trained with
+them: it is not that network's output.)
 
 ![training=False]({FIGURE})
+
+**The fix, as code:** build the training towers with `training=True` (`common.gan.model_loss`, as it
+calls each network) and the sampler with `training=False`:
+
+{code(source(model_loss))}
 """
-    late = result.late_losses
-    broken = result.stats["training=False in training"]
-    fixed_stats = result.stats["fixed (training=True), inference"]
     headline = (
-        f"0 update ops; late d_loss {late['training_false_in_training'][0]:.3f} vs {late['fixed'][0]:.3f}; "
-        f"distance to real {broken.nn_rms:.3f} vs {fixed_stats.nn_rms:.3f}"
+        f"0 update ops; training=False run {fq(broken['moving'])} vs fixed FID "
+        f"{fixed['recalibrated'].fid:.1f} "
+        f"recalibrated ({fixed['moving'].fid:.1f} moving)"
     )
-    return Section("5. training=False during training", FIGURE, text, headline)
+    return Section("training=False during training", FIGURE, text, headline)

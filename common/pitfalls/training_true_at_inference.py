@@ -1,4 +1,4 @@
-"""Pitfall 4: sampling with training=True.
+"""Pitfall: sampling with training=True.
 
 Batch norm then normalizes with the statistics of the batch it is given, so an image depends on the other
 z in its batch and on the batch size. The broken sampler is the probe's `batch_mode` generator.
@@ -11,8 +11,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.pitfalls.harness import Runs, open_probe, to_levels
-from common.pitfalls.sections import Section, code, rows_figure
+from common.gan import build_sampler
+from common.pitfalls.harness import Probe, Quality, Runs, open_probe, to_levels
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    quality_note,
+    quality_table,
+    rows_figure,
+    source,
+    verdict,
+)
 
 FIGURE = "training_true_at_inference.png"
 VARIANTS = ()  # measured on the fixed run's weights
@@ -23,6 +33,14 @@ class TrainingAtInference(NamedTuple):
     batch_mode_difference: tuple[float, float]  # same z across contexts, training=True: 8-bit (max, mean)
     inference_difference: tuple[float, float]  # the same with the project's sampler
     images: dict[str, np.ndarray]  # "training=True" / "training=False" -> [contexts, 8, H, W, C]
+    quality: dict[str, Quality]  # sample set -> evaluator numbers
+    table: str
+    note: str
+
+
+def sample_in_training_mode(probe: Probe, noise: np.ndarray, batch: int) -> np.ndarray:
+    """The mistake, as it ran: G with training=True (BN on each batch's statistics), `batch` z at a time."""
+    return probe.generate_uint8(probe.graph.batch_mode, noise, batch=batch)
 
 
 def pixel_spread(stack: np.ndarray) -> np.ndarray:
@@ -58,11 +76,26 @@ def measure(runs: Runs, watched: int = 8) -> TrainingAtInference:
                 [generate(watched_noise[index : index + 1]) for index in range(watched)]
             )
             images[label] = np.stack([*in_batches, one_by_one])
+        evaluator = runs.evaluator
+        quality = {
+            f"training=True, batches of {runs.size.batch_size}": evaluator.of_images(
+                sample_in_training_mode(probe, evaluator.noise, runs.size.batch_size)
+            ),
+            "training=True, one z at a time": evaluator.of_images(
+                sample_in_training_mode(probe, evaluator.noise, 1)
+            ),
+        }
+    both = runs.both("fixed")
+    quality["training=False (the sampler), moving averages"] = both["moving"]
+    quality["training=False (the sampler), recalibrated"] = both["recalibrated"]
     return TrainingAtInference(
         (*contexts, "each in a batch of one"),
         spread(images["training=True"]),
         spread(images["training=False"]),
         images,
+        quality,
+        quality_table(quality, evaluator),
+        quality_note(evaluator),
     )
 
 
@@ -77,20 +110,16 @@ def section(result: TrainingAtInference, out: Path) -> Section:
         )
     rows_figure(out / FIGURE, rows, "The same 8 z in different batches")
     text = f"""
-**What goes wrong.** A sampler built with `training=True` normalizes with the statistics of the batch it
+**Symptom.** The same z gives a different image depending on what else is in the batch, and on the
+batch's size.
+
+**Cause.** A sampler built with `training=True` normalizes with the statistics of the batch it
 is given, so an image depends on the other z in its batch and on the batch size. It also adds update
 ops that would pull the moving averages towards the sampling batches if something ran them.
 
-**The broken code:**
+**The code that ran** (the probe's `batch_mode` is `call_network(spec.generator, ..., training=True)`):
 
-{
-        code('''
-samples = generator(z, training=True)   # BN on this batch's statistics
-''')
-    }
-
-**The fix:** sample with `training=False` (`common.gan.build_sampler`), which uses the moving statistics
-and is a function of z alone.
+{code(source(sample_in_training_mode))}
 
 **Measured** on the fixed run's final weights (dropout off in both, to isolate batch norm): 8 fixed z,
 placed in {len(result.contexts)} batches ({", ".join(result.contexts)}).
@@ -98,10 +127,25 @@ The same z gives images that differ by up to **{result.batch_mode_difference[0]:
 (mean spread {result.batch_mode_difference[1]:.2f}) with `training=True`, and by
 {result.inference_difference[0]:.0f} (mean {result.inference_difference[1]:.2f}) with the project's sampler.
 
+{result.table}
+
+{result.note}
+
+In batches of the training size the training-mode samples score {fq(result.quality[list(result.quality)[0]])};
+one z at a time, {fq(result.quality["training=True, one z at a time"])}: {
+        verdict(result.quality["training=True, one z at a time"], result.quality[list(result.quality)[0]])
+    } (a batch of one still normalizes over each channel's spatial positions).
+
 ![batch dependence]({FIGURE})
+
+**The fix, as code:** sample with `training=False` (`common/gan.py`), a function of z alone, and with
+recalibrated statistics (the warm-up section):
+
+{code(source(build_sampler))}
 """
+    one = result.quality["training=True, one z at a time"]
     headline = (
         f"same z, different batch: up to {result.batch_mode_difference[0]:.0f} levels apart "
-        f"(sampler: {result.inference_difference[0]:.0f})"
+        f"(sampler: {result.inference_difference[0]:.0f}); one z at a time FID {one.fid:.1f} (n {one.n})"
     )
-    return Section("4. training=True at inference", FIGURE, text, headline)
+    return Section("training=True at inference", FIGURE, text, headline)

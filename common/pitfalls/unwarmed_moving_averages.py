@@ -1,7 +1,9 @@
-"""Pitfall 7: sampling before the moving averages have warmed up.
+"""Pitfall: judging samples before the moving averages have warmed up.
 
-With momentum m a moving average keeps a share m^t of its initial value after t updates, so early samples
-normalize with statistics that are mostly the initial 0 and 1. The fix measured here: recalibration.
+With momentum m a moving average keeps a share m^t of its initial value after t updates, and it trails
+statistics that drift while G trains, so early samples normalize with statistics that are not the
+network's. Every other section compares samples, so this one comes first: it measures how large the
+confound is along the fixed run, and the rule the report follows (both statistics, or recalibrated).
 """
 
 from __future__ import annotations
@@ -10,68 +12,77 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
 
-from common.config import Config
-from common.gan import ArchSpec, call_network
-from common.layers import UPDATE_OPS, Layers
-from common.pitfalls.harness import ProbeInputs, Runs, SampleStats, level_difference, open_probe, sample_stats
-from common.pitfalls.sections import Section, code, rows_figure, table
-
-v1 = tf.compat.v1
+from common.pitfalls.harness import Quality, Runs, level_difference, open_probe, scaled
+from common.pitfalls.sections import (
+    Section,
+    code,
+    fq,
+    quality_note,
+    quality_table,
+    rows_figure,
+    source,
+    table,
+)
+from common.sampling import Generator
 
 FIGURE = "unwarmed_moving_averages.png"
 VARIANTS = ()  # measured on the fixed run's snapshots
-MODES = ("inference", "batch statistics", "recalibrated")
-
-
-def recalibration(spec: ArchSpec, config: Config, inputs: ProbeInputs) -> tf.Operation:
-    """The fix: sets G's moving statistics to the statistics of the fed noise batch ("precise BN")."""
-    with tf.name_scope("recalibrate") as scope:
-        # momentum 0: one training-mode pass sets each moving statistic to the batch's own statistic.
-        one_pass = config.replace(keep_prob=1.0, bn_momentum=0.0)
-        call_network(spec.generator, "generator", True, inputs.noise, True, one_pass, Layers())
-        return tf.group(*v1.get_collection(UPDATE_OPS, scope=scope))
+MODES = ("moving averages", "batch statistics", "recalibrated")
 
 
 class Warmup(NamedTuple):
     momentum: float
     steps: tuple[int, ...]
     init_weight: list[float]  # momentum ** step: the share of the initial value still in the average
-    gap: list[float]  # mean |inference - batch mode| in 8-bit levels, same z
-    gap_recalibrated: list[float]  # after setting the moving statistics from one big noise batch
-    stats: dict[str, list[SampleStats]]  # "inference" / "batch statistics" / "recalibrated" per step
+    gap: list[float]  # mean |moving-average samples - batch mode| in 8-bit levels, same z
+    gap_recalibrated: list[float]  # the same after recalibrating the statistics
+    quality: dict[int, dict[str, Quality]]  # step -> statistics -> evaluator numbers
     images: dict[int, dict[str, np.ndarray]]
+    table_note: str
+    evaluator_table: str
 
 
 def measure(runs: Runs) -> Warmup:
     steps = runs.size.warmup_steps
     noise = runs.noise()
-    calibration_noise = runs.noise(runs.size.recalibration_batch, seed_offset=7)
-    gap, gap_recalibrated, images = [], [], {}
-    stats: dict[str, list[SampleStats]] = {mode: [] for mode in MODES}
-    with open_probe(runs, recalibration) as probe:
+    gap, gap_recalibrated, images, quality = [], [], {}, {}
+    with open_probe(runs) as probe:
         for step in steps:
-            probe.load(runs.weights("fixed", step))
-            inference = probe.inference(noise)
-            batch = probe.batch_mode(noise)
-            probe.run(probe.part, {probe.graph.inputs.noise: calibration_noise})
-            recalibrated = probe.inference(noise)
-            gap.append(level_difference(inference, batch)[1])
+            weights = runs.weights("fixed", step)
+            batch = probe.load(weights).batch_mode(noise)
+            moving = scaled(runs.evaluator.generator(weights, "moving").images(noise))
+            recalibrated = scaled(runs.evaluator.generator(weights, "recalibrated").images(noise))
+            gap.append(level_difference(moving, batch)[1])
             gap_recalibrated.append(level_difference(recalibrated, batch)[1])
-            images[step] = dict(zip(MODES, (inference, batch, recalibrated), strict=True))
-            for mode, samples in images[step].items():
-                stats[mode].append(sample_stats(samples, runs.reference))
+            images[step] = dict(zip(MODES, (moving, batch, recalibrated), strict=True))
+            quality[step] = runs.both("fixed", step)
     momentum = runs.config.bn_momentum
-    return Warmup(momentum, steps, [momentum**step for step in steps], gap, gap_recalibrated, stats, images)
+    rows = {f"fixed run, step {step}": quality[step] for step in steps}
+    return Warmup(
+        momentum,
+        steps,
+        [momentum**step for step in steps],
+        gap,
+        gap_recalibrated,
+        quality,
+        images,
+        quality_note(runs.evaluator),
+        quality_table(rows, runs.evaluator),
+    )
+
+
+def sample_early(generator: Generator, noise: np.ndarray) -> np.ndarray:
+    """Illustration of the mistake: a grid after a few hundred steps, with the moving averages."""
+    return generator.images(noise)  # Generator(spec, config, sampler_stats="moving")
 
 
 def section(result: Warmup, out: Path) -> Section:
     rows = {f"step {step}: {mode}": result.images[step][mode][:10] for step in result.steps for mode in MODES}
 
     def gaps(ax) -> None:
-        ax.plot(result.steps, result.gap, marker="o", label="inference vs batch statistics")
-        ax.plot(result.steps, result.gap_recalibrated, marker="o", label="after recalibration")
+        ax.plot(result.steps, result.gap, marker="o", label="moving averages vs batch statistics")
+        ax.plot(result.steps, result.gap_recalibrated, marker="o", label="recalibrated vs batch statistics")
         ax.set_xscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("mean |difference| (8-bit levels)")
@@ -79,60 +90,65 @@ def section(result: Warmup, out: Path) -> Section:
         ax.grid(alpha=0.3)
 
     rows_figure(out / FIGURE, rows, f"Moving averages with momentum {result.momentum}", extra=gaps)
-    body = [
+    pixels = table(
+        ["step", "initial value's share m^t", "moving vs batch (levels)", "recalibrated vs batch (levels)"],
         [
-            step,
-            f"{share:.3f}",
-            f"{gap:.1f}",
-            f"{gap_recalibrated:.1f}",
-            f"{inference.nn_rms:.3f}",
-            f"{batch.nn_rms:.3f}",
-        ]
-        for step, share, gap, gap_recalibrated, inference, batch in zip(
-            result.steps,
-            result.init_weight,
-            result.gap,
-            result.gap_recalibrated,
-            result.stats["inference"],
-            result.stats["batch statistics"],
-            strict=True,
-        )
-    ]
-    header = [
-        "step",
-        "initial value's share m^t",
-        "gap (levels)",
-        "gap after recalibration",
-        "inference: distance to real",
-        "batch mode: distance to real",
-    ]
+            [step, f"{share:.3f}", f"{gap:.1f}", f"{recal:.1f}"]
+            for step, share, gap, recal in zip(
+                result.steps, result.init_weight, result.gap, result.gap_recalibrated, strict=True
+            )
+        ],
+    )
+    last, first = result.steps[-1], result.steps[0]
+    end = result.quality[last]
+    ratio = [q["moving"].fid / q["recalibrated"].fid for q in result.quality.values()]
+    worst = max(
+        result.quality,
+        key=lambda step: result.quality[step]["moving"].fid / result.quality[step]["recalibrated"].fid,
+    )
     text = f"""
-**What goes wrong.** A moving average with momentum m keeps a share m^t of its initial value after t
-updates. With the default m = {result.momentum}, the time constant is {1 / (1 - result.momentum):.0f} steps:
-samples drawn early in training (the notebook's first grids, a quick smoke run, a short fine-tune)
-normalize with statistics that are mostly the initial 0 and 1, not the network's.
+**Symptom.** Grids drawn early in training (the notebook's first grids, a smoke run, a short
+fine-tune) look far worse than the generator is: faint, blotchy, or nearly black.
 
-**The broken code:**
+**Cause.** A moving average with momentum m keeps a share m^t of its initial value (mean 0, variance 1)
+after t updates; with m = {result.momentum} the time constant is {1 / (1 - result.momentum):.0f} steps.
+It also trails the batch statistics while they drift as G trains. The sampler (`training=False`)
+normalizes with these averages, the training towers with each batch's own statistics: until the two
+agree, the samples show the averages' lag, not the generator.
 
-{
-        code('''
-train(steps=10)
-samples = sess.run(sampler.images, {sampler.noise: z})   # moving statistics: still mostly 0 and 1
-''')
-    }
+**The mistake** (an illustration: any sampler with `sampler_stats="moving"` early in a run):
 
-**The fix:** judge samples only after a few time constants (or lower the momentum for short runs), or
-recalibrate before sampling: one training-mode pass of G with momentum 0 over a big noise batch sets each
-moving statistic to that batch's statistic (`recalibration` here; the idea of "precise BN").
+{code(source(sample_early))}
 
-**Measured** on the fixed run, the same z, inference mode vs batch-statistics mode:
+**Measured** on the fixed run's own snapshots, the same weights sampled both ways. Pixels (the same
+{len(result.images[first]["batch statistics"])} z; batch mode is G as a training step runs it):
 
-{table(header, body)}
+{pixels}
+
+Evaluator numbers at each snapshot:
+
+{result.evaluator_table}
+
+{result.table_note}
+
+The moving-average FID is {min(ratio):.1f}-{max(ratio):.1f} times the recalibrated one along the run
+(worst at step {worst}); at step {last} the two are {fq(end["moving"])} and {fq(end["recalibrated"])}.
+So every comparison of samples below gives both numbers: a run judged only with its moving averages
+after a few hundred steps is judged on the averages' lag.
 
 ![warm-up]({FIGURE})
+
+**The fix, as code:** recalibrate the statistics before sampling ("precise BN": one training-mode pass
+of G with momentum 0 over 1024 noise vectors sets each statistic to that pass's own; the weights are not
+touched), the project's default `--sampler-stats recalibrated` (`common/sampling.py`, `Generator`):
+
+{code(source(Generator._set_statistics))}
+
+where `self.recalibration` is the group of update ops of a training-mode copy of G built with
+`config.replace(bn_momentum=0.0)` (and no dropout) in the sampler's own graph.
 """
     headline = (
-        f"inference vs batch mode {result.gap[0]:.1f} levels at step {result.steps[0]}, {result.gap[-1]:.1f} "
-        f"at step {result.steps[-1]}; recalibrated {result.gap_recalibrated[0]:.1f}"
+        f"step {last}: {fq(end['moving'])} with the moving averages vs FID {end['recalibrated'].fid:.1f} "
+        f"recalibrated; moving/recalibrated FID ratio up to {max(ratio):.1f} (step {worst})"
     )
-    return Section("7. Sampling before the moving averages have warmed up", FIGURE, text, headline)
+    return Section("Sampling before the moving averages have warmed up", FIGURE, text, headline)
