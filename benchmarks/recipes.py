@@ -53,7 +53,8 @@ def train_once(
 
     slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
     run = RunDir(Path(args.out) / f"{slug}-seed{seed}")
-    if run.latest_checkpoint() and run.latest_checkpoint().endswith(f"-{args.steps}"):
+    latest = run.latest_checkpoint()  # reads every tensor to check it: once
+    if latest and latest.endswith(f"-{args.steps}"):
         return run, None  # done earlier
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     argv = [
@@ -110,7 +111,7 @@ def table(rows: list, args: argparse.Namespace) -> str:
         f"{args.steps} steps of 64, seeds {' '.join(map(str, args.seeds))}; n = {args.n}, "
         "recalibrated sampler; mean ± sd over seeds",
         "",
-        "| candidate | flags | FID | KID x 1000 | class entropy | confident share | per-seed FID |",
+        "| candidate | flags | FID | KID | class entropy | confident share | per-seed FID |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, flags, scores in rows:
