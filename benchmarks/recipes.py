@@ -5,6 +5,11 @@ with the same budget, then `common.evaluate` scores its last checkpoint (recalib
 test images against n samples). The table gives each candidate's mean and spread (sample standard
 deviation over seeds) of FID, KID, class entropy and confident share, with the wall time of training.
 Runs already complete in --out are evaluated again but not retrained, so an interrupted sweep resumes.
+
+The generator's weight average is one candidate that costs no run of its own: it does not feed back into
+training (a run with --g-ema-decay trains bit for bit as one without: every shared variable of two
+200-step runs is equal), so every run keeps one and is scored twice, with its trained weights (the
+candidate's row) and with their average (the row "+ G weight average").
 """
 
 from __future__ import annotations
@@ -13,22 +18,24 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.machine import this_machine
 from common.command import OneLineParser
 from common.evaluate import evaluate_run, write_eval
+from common.machine import load_average
 from common.rundir import RunDir
 
 # name -> flags over the notebook's defaults (the candidates of docs/quality.md)
 CANDIDATES: dict[str, list[str]] = {
     "notebook": [],
-    "G weight average 0.999": ["--g-ema-decay", "0.999"],
     "Adam 2e-4, beta1 0.5 (DCGAN paper)": ["--learning-rate", "2e-4", "--beta1", "0.5"],
     "no dropout in G": ["--g-keep-prob", "1.0"],
     "two time-scales (D lr 4x: 4e-3)": ["--d-learning-rate", "4e-3"],
     "hinge loss": ["--loss", "hinge"],
+    "learning rate linear to 0": ["--lr-decay", "linear"],
+    "recipe improved": ["--recipe", "improved"],
 }
 
 
@@ -37,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=937, help="training steps per run (937: one epoch)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--n", type=int, default=5000, help="samples and real images per evaluation")
+    parser.add_argument(
+        "--ema-decay", type=float, default=0.999, help="decay of the weight average every run keeps (0.999)"
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="train's own quality tracking (default 0: off, so the training time is training alone)",
+    )
     parser.add_argument("--only", nargs="+", help="candidate names (default: all)")
     parser.add_argument(
         "--combine", nargs="+", default=[], help="extra candidate: these candidates' flags together"
@@ -46,16 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def train_once(
-    name: str, flags: list[str], seed: int, args: argparse.Namespace
-) -> tuple[RunDir, float | None]:
+def train_once(name: str, flags: list[str], seed: int, args: argparse.Namespace) -> RunDir:
     from dcgan_mnist.__main__ import cli
 
     slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
     run = RunDir(Path(args.out) / f"{slug}-seed{seed}")
     latest = run.latest_checkpoint()  # reads every tensor to check it: once
     if latest and latest.endswith(f"-{args.steps}"):
-        return run, None  # done earlier
+        return run  # done earlier
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     argv = [
         "train",
@@ -66,14 +80,17 @@ def train_once(
         "--seed",
         str(seed),
         "--no-progress",
+        "--eval-every",
+        str(args.eval_every),
+        "--g-ema-decay",
+        str(args.ema_decay),
     ]
     if run.has_run():
         argv.append("--resume")
-    tick = time.perf_counter()
     code = cli([*argv, *data, *flags])
     if code != 0:
         raise SystemExit(f"{name}, seed {seed}: training exited {code}")
-    return run, time.perf_counter() - tick
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,14 +100,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         candidates[" + ".join(args.combine)] = [flag for part in args.combine for flag in CANDIDATES[part]]
     rows = []
     for name, flags in candidates.items():
-        scores = []
+        scores: dict[str, list[dict]] = {"live": [], "average": []}
         for seed in args.seeds:
-            run, seconds = train_once(name, flags, seed, args)
-            result = evaluate_run(run, args.n, args.data_dir, seed=0, progress=False)
-            write_eval(run, result)
-            scores.append({**result["generated"], "seconds": seconds})
-            print(f"{name}, seed {seed}: FID {scores[-1]['fid']:.2f}", file=sys.stderr, flush=True)
-        rows.append((name, " ".join(flags) or "(defaults)", scores))
+            run = train_once(name, flags, seed, args)
+            for weights, kept in scores.items():
+                result = evaluate_run(run, args.n, args.data_dir, seed=0, progress=False, weights=weights)
+                if weights == "average":
+                    write_eval(run, result)
+                # the loop's own clock (resumes included, start-up excluded)
+                trained = run.read_history()[-1]["seconds"]
+                kept.append({**result["generated"], "seconds": trained, "seed": seed})
+                print(
+                    f"{name}, seed {seed}, {weights} weights: FID {kept[-1]['fid']:.2f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        flag_text = " ".join(flags) or "(defaults)"
+        rows.append((name, flag_text, scores["live"]))
+        rows.append((f"{name} + G weight average {args.ema_decay}", flag_text, scores["average"]))
     print(table(rows, args))
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "recipes.json").write_text(json.dumps([list(r) for r in rows], indent=2) + "\n")
@@ -110,16 +137,18 @@ def table(rows: list, args: argparse.Namespace) -> str:
     lines = [
         f"{args.steps} steps of 64, seeds {' '.join(map(str, args.seeds))}; n = {args.n}, "
         "recalibrated sampler; mean ± sd over seeds",
+        f"training s measured on {this_machine().describe()}, load {load_average()}",
         "",
-        "| candidate | flags | FID | KID | class entropy | confident share | per-seed FID |",
-        "|---|---|---|---|---|---|---|",
+        "| candidate | flags | FID | KID | class entropy | confident share | training s | per-seed FID |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, flags, scores in rows:
         fids = [s["fid"] for s in scores]
         lines.append(
             f"| {name} | `{flags}` | {spread(fids, 1)} | {spread([s['kid'] for s in scores], 1)} | "
             f"{spread([s['class_entropy'] for s in scores], 3)} | "
-            f"{spread([s['confident_share'] for s in scores], 3)} | {', '.join(f'{f:.1f}' for f in fids)} |"
+            f"{spread([s['confident_share'] for s in scores], 3)} | "
+            f"{spread([s['seconds'] for s in scores], 0)} | {', '.join(f'{f:.1f}' for f in fids)} |"
         )
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ from common.config import (
     LOSSES,
     LR_DECAYS,
     PRECISIONS,
+    RECIPES,
     RESUME_FIXED_FIELDS,
     SAMPLER_STATS,
     UPSAMPLES,
@@ -46,9 +47,18 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     train.add_argument(
         "--data-dir", help="where the data files are (else $DCGAN_DATA_DIR, the Keras cache, download)"
     )
-    train.add_argument("--out", help="run directory (default runs/DATASET or runs/DATASET-ARCH)")
+    train.add_argument(
+        "--out", help="run directory (default runs/DATASET, runs/DATASET-ARCH or runs/DATASET-RECIPE)"
+    )
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    train.add_argument(
+        "--recipe",
+        choices=tuple(RECIPES),
+        help="notebook (default): the notebook's settings; improved: the measured better recipe of "
+        "docs/quality.md (" + ", ".join(f"{k}={v}" for k, v in RECIPES["improved"].items()) + "); "
+        "flags given beside it override its settings",
     )
     defaults = Config()
     hyper = train.add_argument_group("hyper-parameters (defaults: the architecture's; notebook shown)")
@@ -171,6 +181,11 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         record, _, _ = open_run(run, module, f"train --resume --out {run.path}")
         # Runs from before --precision existed trained in float32: resume them in it, not in `auto`.
         saved = Config.from_dict({"precision": "float32", **record["config"]})
+        if flags.get("recipe") is not None and flags["recipe"] != saved.recipe:
+            raise ConfigError(
+                f"--resume with another recipe: {run.path} was started with --recipe {saved.recipe}, not "
+                f"{flags['recipe']}; start a new run with another --out"
+            )
         for field in ARCHITECTURE_FIELDS:
             if flags.get(field) is not None and flags[field] != getattr(saved, field):
                 raise ConfigError(
@@ -198,7 +213,17 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
     )
     name = module.run_name(dataset, flags) if module.run_name else dataset
     default_out = f"runs/{name}" if arch == module.default_arch else f"runs/{name}-{arch}"
-    base = {**module.defaults, **spec.defaults, "arch": arch, "dataset": dataset, "out": default_out}
+    if flags.get("recipe") not in (None, "notebook"):
+        default_out += f"-{flags['recipe']}"  # beside the default recipe's run, not in it
+    recipe = RECIPES.get(flags.get("recipe") or "notebook", {})  # an unknown name: validate() says so
+    base = {
+        **module.defaults,
+        **spec.defaults,
+        **recipe,
+        "arch": arch,
+        "dataset": dataset,
+        "out": default_out,
+    }
     config = resolve(base, flags)
     check_upsample(spec, config)
     run = RunDir(config.out)

@@ -26,6 +26,13 @@ LOSSES = ("bce", "hinge")
 # or a nearest-neighbour resize x2 followed by a stride-1 convolution, the standard cure for the
 # checkerboard artifacts of a kernel (3) that the stride (2) does not divide (common/notebook.py).
 UPSAMPLES = ("transpose", "resize")
+# Named sets of settings over the notebook's, `train --recipe NAME` (flags given beside it still win).
+# "improved" is what benchmarks.recipes measured best for the notebook's own networks at the 5-epoch
+# MNIST budget: docs/quality.md has each ingredient's effect over seeds and the commands.
+RECIPES: dict[str, dict[str, Any]] = {
+    "notebook": {},
+    "improved": {"g_ema_decay": 0.999},
+}
 
 
 class ConfigError(ValueError):
@@ -74,6 +81,7 @@ class Config:
     eval_every: int = 250  # 0: never; see common.evaluate (quality tracking, the best checkpoint)
     eval_samples: int = 500
     sampler_stats: str = "recalibrated"  # how grids, `sample` and evaluations get BN statistics
+    recipe: str = "notebook"  # the RECIPES entry the run started from (its settings are in the fields)
 
     @property
     def original_quirks(self) -> bool:
@@ -167,6 +175,12 @@ class Config:
             )
         if self.lr_decay not in LR_DECAYS:
             raise ConfigError(f"--lr-decay must be one of {', '.join(LR_DECAYS)}, got {self.lr_decay!r}")
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        if self.recipe != "notebook" and self.arch != "notebook":
+            raise ConfigError(
+                f"--recipe {self.recipe} was measured for the notebook's networks, not --arch {self.arch}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -62,6 +62,7 @@ v1 = tf.compat.v1
 PROG = "common.evaluate"
 EVAL_FILE = "eval.json"
 DEFAULT_N = 10000
+WEIGHTS = ("average", "live")  # which generator weights a run with a weight average is sampled with
 KID_BLOCKS = 10
 CONFIDENT = 0.9  # a sample is "confidently classified" when its top softmax probability exceeds this
 # history.csv columns of `train --eval-every`; target_class_share only for one-class (CIFAR) runs
@@ -272,14 +273,25 @@ def evaluate_run(
     progress: bool = True,
     sampler_stats: str | None = None,
     checkpoint: str | None = None,
+    weights: str | None = None,
 ) -> dict[str, Any]:
     """Everything eval.json holds for one checkpoint of the run: `checkpoint` is latest (None), best or
-    a step (RunDir.resolve_checkpoint); see the module docstring."""
+    a step (RunDir.resolve_checkpoint); see the module docstring.
+
+    weights: "average" (the generator's weight average, for a run trained with --g-ema-decay) or
+    "live" (the trained weights themselves); None: what the run samples from."""
     record = run.read_config()
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
     config = Config.from_dict(record["config"])
     spec = run_architecture(config, record)  # also checks the recorded image shape
+    weights = weights or ("average" if config.g_ema_decay > 0 else "live")
+    if weights not in WEIGHTS:
+        raise UsageError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if weights == "average" and config.g_ema_decay == 0:
+        raise UsageError(f"{run.path} kept no weight average (it was trained without --g-ema-decay)")
+    # The checkpoint holds both: the trained weights under generator/, their average under generator_ema/.
+    sampled = config if weights == "average" else config.replace(g_ema_decay=0.0)
     checkpoint = run.resolve_checkpoint(checkpoint)
     data_dir = data_dir or config.data_dir
     test = real_images(config.dataset, "test", data_dir, config.class_label)
@@ -301,7 +313,7 @@ def evaluate_run(
 
     target = config.class_label
     with load_classifier(config.dataset, data_dir, progress=progress) as classifier:
-        with Generator.from_run(run, spec, config, checkpoint, sampler_stats) as generator:
+        with Generator.from_run(run, spec, sampled, checkpoint, sampler_stats) as generator:
             generated = generator.images(sample_noise(config, n, seed, EVAL_STREAM), progress=progress)
             sampler_stats = generator.sampler_stats
         reference = image_features(classifier, reference_images)
@@ -323,6 +335,7 @@ def evaluate_run(
             "class_label": target,
             "seed": seed,
             "sampler_stats": sampler_stats,
+            "weights": weights,
             "reference": f"{n} of the {len(test)} real {which}",
             "classifier": _classifier_record(classifier),
             "generated": {
@@ -536,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the sampler's batch-norm statistics: recalibrated before sampling, or the checkpoint's moving "
         "averages (default: the run's setting)",
     )
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
+        "(default: what the run samples from)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -559,6 +578,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         sampler_stats=args.sampler_stats,
         checkpoint=args.checkpoint,
+        weights=args.weights,
     )
     write_eval(run, result)
     print(summary_table(result))

@@ -29,6 +29,12 @@ class Stretch(NamedTuple):
         return f"steps {self.first}-{self.last}: {self.reason}"
 
 
+def worse_than_noise(row: Mapping[str, float], noise_fid: float | None) -> bool:
+    """Whether the row's tracked FID is above the noise ceiling of the same evaluation."""
+    fid = row.get("fid")
+    return fid is not None and noise_fid is not None and fid > noise_fid
+
+
 def collapsed(row: Mapping[str, float], noise_fid: float | None = None) -> str | None:
     """Why one history row looks collapsed on its own (None: it does not); not yet a sustained stretch."""
     d_fake = row.get("d_fake")
@@ -36,8 +42,7 @@ def collapsed(row: Mapping[str, float], noise_fid: float | None = None) -> str |
         return f"D(G(z)) <= {DFAKE_LOW}"
     if d_fake is not None and d_fake >= DFAKE_HIGH:
         return f"D(G(z)) >= {DFAKE_HIGH}"
-    fid = row.get("fid")
-    if fid is not None and noise_fid is not None and fid > noise_fid:
+    if worse_than_noise(row, noise_fid):
         return "FID above the noise ceiling"
     return None
 
@@ -55,8 +60,7 @@ def collapse_stretches(rows: Iterable[Mapping[str, float]], noise_fid: float | N
 
     for row in rows:
         step = int(row["step"])
-        fid = row.get("fid")
-        if fid is not None and noise_fid is not None and fid > noise_fid:
+        if worse_than_noise(row, noise_fid):
             stretches.append(Stretch(step, step, "FID above the noise ceiling"))
         why = collapsed({"d_fake": row.get("d_fake")})
         if why and why == reason:
@@ -81,10 +85,10 @@ class CollapseWatch:
     def update(self, row: Mapping[str, float]) -> str | None:
         """One line the first time a collapse is sustained (or at once: an evaluation worse than noise)."""
         step = int(row["step"])
-        fid = row.get("fid")
-        self.worse_than_noise = fid is not None and self.noise_fid is not None and fid > self.noise_fid
+        self.worse_than_noise = worse_than_noise(row, self.noise_fid)
         if self.worse_than_noise:
-            return f"collapse at step {step}: FID {fid:.1f} is above the noise ceiling {self.noise_fid:.1f}"
+            fid, noise = row["fid"], self.noise_fid
+            return f"collapse at step {step}: FID {fid:.1f} is above the noise ceiling {noise:.1f}"
         why = collapsed({"d_fake": row.get("d_fake")})
         if why != self.reason:  # a stretch begins (or ends)
             self.start, self.reason, self.announced = (step if why else None), why, False

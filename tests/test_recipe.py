@@ -1,20 +1,39 @@
 """Training-recipe ingredients (benchmarks.recipes measures them): the mechanisms, on tiny data."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.config import Config, ConfigError
+from common.command import UsageError
+from common.config import RECIPES, Config, ConfigError
 from common.data import ImageSet
+from common.evaluate import evaluate_run
 from common.gan import hinge_losses
 from common.rundir import RunDir
 from common.sampling import Generator
 from common.train import build_training_graph, train
+from dcgan_mnist.__main__ import cli as mnist_cli
 from dcgan_mnist.model import NOTEBOOK
+from tests.conftest import synthetic_mnist_dir
 
 v1 = tf.compat.v1
 IMAGES = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
 DATA = ImageSet(IMAGES, np.zeros(64, np.int64), tuple("0123456789"), "synthetic")
+SYNTHETIC = [
+    "--data-dir",
+    synthetic_mnist_dir(),
+    "--batch-size",
+    "16",
+    "--max-steps",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--eval-every",
+    "0",
+    "--no-progress",
+]
 
 
 def variables(graph: tf.Graph, sess: v1.Session, prefix: str) -> dict[str, np.ndarray]:
@@ -66,6 +85,12 @@ def test_generator_average_is_checkpointed_and_sampled(tmp_path):
         assert not np.array_equal(
             reader.get_tensor("generator_ema/dense/kernel"), reader.get_tensor("generator/dense/kernel")
         )
+    # what `common.evaluate --weights live` samples: the trained weights of the same checkpoint
+    with Generator.from_run(RunDir(out), NOTEBOOK, config.replace(g_ema_decay=0.0)) as generator:
+        np.testing.assert_array_equal(
+            generator.session.run(generator.variables["generator/dense/kernel"]),
+            reader.get_tensor("generator/dense/kernel"),
+        )
     with pytest.raises(ConfigError, match="--sampler-stats recalibrated"):
         config.replace(sampler_stats="moving").validate()
 
@@ -95,3 +120,67 @@ def test_two_time_scales_and_generator_dropout():
         Config(g_keep_prob=0.0).validate()
     with pytest.raises(ConfigError, match="--d-learning-rate"):
         Config(d_learning_rate=-1.0).validate()
+
+
+# ------------------------------------------------------------------------------ train --recipe NAME
+def recorded_config(out) -> dict:
+    return json.loads((out / "config.json").read_text())["config"]
+
+
+def test_recipe_is_recorded_with_its_settings_and_flags_beside_it_win(tmp_path, capsys):
+    improved, tuned = tmp_path / "improved", tmp_path / "tuned"
+    assert mnist_cli(["train", *SYNTHETIC, "--recipe", "improved", "--out", str(improved)]) == 0
+    config = recorded_config(improved)
+    assert config["recipe"] == "improved"
+    for field, value in RECIPES["improved"].items():
+        assert config[field] == value, field
+    assert mnist_cli(["train", *SYNTHETIC, "--out", str(tmp_path / "default")]) == 0
+    default = recorded_config(tmp_path / "default")
+    assert default["recipe"] == "notebook"
+    assert {field: default[field] for field in RECIPES["improved"]} == {
+        field: getattr(Config(), field) for field in RECIPES["improved"]
+    }
+    field, value = next(iter(RECIPES["improved"].items()))
+    other = 0.5 if isinstance(value, float) else value
+    flag = f"--{field.replace('_', '-')}"
+    assert (
+        mnist_cli(["train", *SYNTHETIC, "--recipe", "improved", flag, str(other), "--out", str(tuned)]) == 0
+    )
+    assert recorded_config(tuned)[field] == other
+
+
+def test_resume_with_another_recipe_is_refused_untouched(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert mnist_cli(["train", *SYNTHETIC, "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    code = mnist_cli(
+        ["train", *SYNTHETIC, "--out", str(out), "--resume", "--max-steps", "4", "--recipe", "improved"]
+    )
+    assert code == 2
+    assert "--resume with another recipe" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # the same recipe, named again, resumes
+    assert (
+        mnist_cli(
+            ["train", *SYNTHETIC, "--out", str(out), "--resume", "--max-steps", "4", "--recipe", "notebook"]
+        )
+        == 0
+    )
+
+
+def test_recipe_names_are_checked():
+    with pytest.raises(ConfigError, match="--recipe must be one of"):
+        Config(recipe="better").validate()
+    with pytest.raises(ConfigError, match="measured for the notebook.s networks"):
+        Config(recipe="improved", arch="keras_mlp").validate()
+
+
+def test_evaluate_average_weights_of_a_run_without_them_is_a_usage_error(tmp_path):
+    out = tmp_path / "plain"
+    train(NOTEBOOK, Config(batch_size=16, max_steps=2, precision="float32", out=str(out)), DATA, RunDir(out))
+    RunDir(out).write_config({"config": Config(batch_size=16, max_steps=2, out=str(out)).to_dict()})
+    with pytest.raises(UsageError, match="kept no weight average"):
+        evaluate_run(RunDir(out), 10, weights="average")
+    with pytest.raises(UsageError, match="--weights must be one of"):
+        evaluate_run(RunDir(out), 10, weights="both")
