@@ -31,7 +31,7 @@ UPSAMPLES = ("transpose", "resize")
 # MNIST budget: docs/quality.md has each ingredient's effect over seeds and the commands.
 RECIPES: dict[str, dict[str, Any]] = {
     "notebook": {},
-    "improved": {"g_ema_decay": 0.999},
+    "improved": {"g_ema_decay": 0.999, "g_keep_prob": 1.0},
 }
 
 
