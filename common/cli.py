@@ -30,6 +30,7 @@ from common.config import (
 from common.gan import ArchSpec
 from common.modules import DatasetModule, open_run
 from common.rundir import RunDir, RunDirError, check_writable_dir
+from common.sampling import WEIGHTS
 
 # `sample` holds all its images in memory and a grid of them in one PNG: past this it is not a sample.
 MAX_SAMPLES = 100_000
@@ -157,6 +158,12 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     sample.add_argument(
         "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
     )
+    sample.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
+        "(default: what the run samples from)",
+    )
     return parser
 
 
@@ -281,7 +288,7 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
 
 
 def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
-    from common.sampling import Generator, write_images
+    from common.sampling import Generator, weights_config, write_images
 
     out = Path(args.out)
     if out.suffix not in (".png", ".npy"):
@@ -302,10 +309,11 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     _, config, spec = open_run(run, module, f"sample --run {run.path} --out {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = run.resolve_checkpoint(args.checkpoint)
-    with Generator.from_run(run, spec, config, checkpoint, args.sampler_stats) as generator:
+    sampled, weights = weights_config(config, args.weights)
+    with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
         images = generator.generate(args.n, config.seed if args.seed is None else args.seed)
     write_images(images, out)
-    source = f"{generator.checkpoint}, {generator.sampler_stats} statistics"
+    source = f"{generator.checkpoint}, {weights} weights, {generator.sampler_stats} statistics"
     print(f"wrote {len(images)} images to {out} (from {source})")
     return 0
 

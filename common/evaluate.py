@@ -55,14 +55,13 @@ from common.data import DataError, ImageSet
 from common.gan import EVAL_STREAM, sample_noise
 from common.modules import run_architecture
 from common.rundir import RunDir, RunDirError, atomic_write_bytes
-from common.sampling import Generator
+from common.sampling import WEIGHTS, Generator, weights_config
 
 v1 = tf.compat.v1
 
 PROG = "common.evaluate"
 EVAL_FILE = "eval.json"
 DEFAULT_N = 10000
-WEIGHTS = ("average", "live")  # which generator weights a run with a weight average is sampled with
 KID_BLOCKS = 10
 CONFIDENT = 0.9  # a sample is "confidently classified" when its top softmax probability exceeds this
 # history.csv columns of `train --eval-every`; target_class_share only for one-class (CIFAR) runs
@@ -285,13 +284,7 @@ def evaluate_run(
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
     config = Config.from_dict(record["config"])
     spec = run_architecture(config, record)  # also checks the recorded image shape
-    weights = weights or ("average" if config.g_ema_decay > 0 else "live")
-    if weights not in WEIGHTS:
-        raise UsageError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
-    if weights == "average" and config.g_ema_decay == 0:
-        raise UsageError(f"{run.path} kept no weight average (it was trained without --g-ema-decay)")
-    # The checkpoint holds both: the trained weights under generator/, their average under generator_ema/.
-    sampled = config if weights == "average" else config.replace(g_ema_decay=0.0)
+    sampled, weights = weights_config(config, weights)
     checkpoint = run.resolve_checkpoint(checkpoint)
     data_dir = data_dir or config.data_dir
     test = real_images(config.dataset, "test", data_dir, config.class_label)

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.command import UsageError
 from common.config import SAMPLER_STATS, Config
 from common.gan import (
     RECALIBRATION_STREAM,
@@ -45,6 +46,20 @@ v1 = tf.compat.v1
 # Noise vectors of the recalibration pass: one batch whose statistics are the new ones. 1024 x the
 # smallest layer's 4x4 positions is 16k values per channel: the statistics' sampling error is ~1%.
 RECALIBRATION_SAMPLES = 1024
+# Which weights a run's checkpoint is sampled with: the generator's weight average (--g-ema-decay) or
+# the trained weights themselves (both are in every checkpoint of a run that keeps an average).
+WEIGHTS = ("average", "live")
+
+
+def weights_config(config: Config, weights: str | None) -> tuple[Config, str]:
+    """The config to build a Generator with for `weights` (None: what the run samples from), and the
+    weights' name. A UsageError for an average the run never kept."""
+    weights = weights or ("average" if config.g_ema_decay > 0 else "live")
+    if weights not in WEIGHTS:
+        raise UsageError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    if weights == "average" and config.g_ema_decay == 0:
+        raise UsageError("--weights average: the run kept no weight average (trained without --g-ema-decay)")
+    return (config if weights == "average" else config.replace(g_ema_decay=0.0)), weights
 
 
 def generate_images(

@@ -184,3 +184,24 @@ def test_evaluate_average_weights_of_a_run_without_them_is_a_usage_error(tmp_pat
         evaluate_run(RunDir(out), 10, weights="average")
     with pytest.raises(UsageError, match="--weights must be one of"):
         evaluate_run(RunDir(out), 10, weights="both")
+
+
+def test_sample_chooses_the_average_or_the_trained_weights(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert mnist_cli(["train", *SYNTHETIC, "--g-ema-decay", "0.9", "--out", str(out)]) == 0
+    images = {}
+    for weights in ("average", "live", None):
+        target = tmp_path / f"{weights}.npy"
+        flags = ["--weights", weights] if weights else []
+        assert mnist_cli(["sample", "--run", str(out), "--n", "8", "--out", str(target), *flags]) == 0
+        images[weights] = np.load(target)
+    assert "average weights" in capsys.readouterr().out
+    np.testing.assert_array_equal(images[None], images["average"])  # the run's own choice: its average
+    assert not np.array_equal(images["average"], images["live"])
+    plain = tmp_path / "plain"
+    assert mnist_cli(["train", *SYNTHETIC, "--out", str(plain)]) == 0
+    capsys.readouterr()
+    code = mnist_cli(
+        ["sample", "--run", str(plain), "--out", str(tmp_path / "x.npy"), "--weights", "average"]
+    )
+    assert code == 2 and "kept no weight average" in capsys.readouterr().err
