@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-        flag_text = " ".join(flags) or "(defaults)"
+        # how the runs trained (both rows are the same runs, scored with other weights)
+        flag_text = " ".join([*flags, "--g-ema-decay", str(args.ema_decay)])
         rows.append((name, flag_text, scores["live"]))
         rows.append((f"{name} + G weight average {args.ema_decay}", flag_text, scores["average"]))
     print(table(rows, args))
