@@ -1,6 +1,7 @@
 """Training-recipe ingredients against the notebook's recipe, over seeds: `python -m benchmarks.recipes`.
 
-Each candidate is a set of `dcgan_mnist train` flags. Every (candidate, seed) run trains from scratch
+Each candidate is a set of `train` flags (`dcgan_mnist train`, or `dcgan_cifar train` with --dataset
+cifar10: the horse class, the module's default). Every (candidate, seed) run trains from scratch
 with the same budget, then `common.evaluate` scores its last checkpoint (recalibrated sampler, n real
 test images against n samples). The table gives each candidate's mean and spread (sample standard
 deviation over seeds) of FID, KID, class entropy and confident share, with the wall time of training.
@@ -15,6 +16,7 @@ candidate's row) and with their average (the row "+ G weight average").
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import statistics
 import sys
@@ -38,6 +40,13 @@ CANDIDATES: dict[str, list[str]] = {
     "recipe improved": ["--recipe", "improved"],
 }
 
+# --dataset -> (the dataset module whose `train` runs, its flags for that data set)
+DATASET_TRAIN: dict[str, tuple[str, list[str]]] = {
+    "mnist": ("dcgan_mnist", []),
+    "fashion_mnist": ("dcgan_mnist", ["--dataset", "fashion_mnist"]),
+    "cifar10": ("dcgan_cifar", []),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m benchmarks.recipes", description=__doc__.split("\n\n")[0])
@@ -57,14 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--combine", nargs="+", default=[], help="extra candidate: these candidates' flags together"
     )
+    parser.add_argument(
+        "--dataset", choices=sorted(DATASET_TRAIN), default="mnist", help="what the runs train on (mnist)"
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="runs/recipes")
     return parser
 
 
 def train_once(name: str, flags: list[str], seed: int, args: argparse.Namespace) -> RunDir:
-    from dcgan_mnist.__main__ import cli
-
+    module, dataset_flags = DATASET_TRAIN[args.dataset]
+    cli = importlib.import_module(f"{module}.__main__").cli
     slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
     run = RunDir(Path(args.out) / f"{slug}-seed{seed}")
     latest = run.latest_checkpoint()  # reads every tensor to check it: once
@@ -87,7 +99,7 @@ def train_once(name: str, flags: list[str], seed: int, args: argparse.Namespace)
     ]
     if run.has_run():
         argv.append("--resume")
-    code = cli([*argv, *data, *flags])
+    code = cli([*argv, *dataset_flags, *data, *flags])
     if code != 0:
         raise SystemExit(f"{name}, seed {seed}: training exited {code}")
     return run
@@ -136,7 +148,7 @@ def spread(values: list[float], digits: int) -> str:
 
 def table(rows: list, args: argparse.Namespace) -> str:
     lines = [
-        f"{args.steps} steps of 64, seeds {' '.join(map(str, args.seeds))}; n = {args.n}, "
+        f"{args.dataset}, {args.steps} steps of 64, seeds {' '.join(map(str, args.seeds))}; n = {args.n}, "
         "recalibrated sampler; mean ± sd over seeds",
         f"training s measured on {this_machine().describe()}, load {load_average()}",
         "",

@@ -1,4 +1,6 @@
-"""The pitfalls lab, --quick size, real MNIST: each pitfall shows its signature; the report has them all."""
+"""The pitfalls lab, --quick size, on the synthetic MNIST files conftest writes (so a fresh clone runs
+every test): each pitfall shows its signature; the report has them all. The lab's numbers on real MNIST
+are docs/pitfalls, from `python -m common.pitfalls`."""
 
 import dataclasses
 import re
@@ -11,22 +13,22 @@ from common.pitfalls import harness
 from common.pitfalls.cli import main, run_pitfalls
 from common.pitfalls.report import PITFALLS, pitfall_name, variants, write_report
 from dcgan_mnist.model import NOTEBOOK
-from tests.conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import synthetic_mnist_dir
 
-MNIST_DIR = str(SHARED_DATA / "mnist")
 SIZE = harness.lab_size(quick=True)
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    from common.data import load_mnist
-
-    return load_mnist("mnist", "train", MNIST_DIR).images, load_mnist("mnist", "test", MNIST_DIR).images
+def mnist_dir():
+    return synthetic_mnist_dir()
 
 
 @pytest.fixture(scope="module")
-def runs(mnist):
-    trained = harness.train_variants(NOTEBOOK, SIZE, *mnist, variants(), 0, False, MNIST_DIR)
+def runs(mnist_dir):
+    from common.data import load_mnist
+
+    train, test = (load_mnist("mnist", split, mnist_dir).images for split in ("train", "test"))
+    trained = harness.train_variants(NOTEBOOK, SIZE, train, test, variants(), 0, False, mnist_dir)
     yield trained
     trained.close()
 
@@ -56,7 +58,6 @@ def test_one_module_per_pitfall_with_its_variants():
     assert all(variant.steps in fields for variant in variants())
 
 
-@needs_shared_data
 def test_no_update_deps_leaves_moving_statistics_at_init(measured):
     result = measured["no_update_deps"]
     assert result.moving_change_broken == 0.0 and result.moving_change_fixed > 0.0
@@ -74,7 +75,6 @@ def test_no_update_deps_leaves_moving_statistics_at_init(measured):
     )
 
 
-@needs_shared_data
 def test_one_collection_runs_the_other_networks_updates(measured):
     result = measured["one_update_collection"]
     fixed, broken = result.waits_for["fixed"], result.waits_for["one_update_collection"]
@@ -88,7 +88,6 @@ def test_one_collection_runs_the_other_networks_updates(measured):
     assert result.weights_difference < 1e-5
 
 
-@needs_shared_data
 def test_control_dependencies_captured_early_are_empty(measured):
     result = measured["captured_before_layers"]
     assert result.captured == 0 and result.update_ops_in_graph > 0
@@ -96,14 +95,12 @@ def test_control_dependencies_captured_early_are_empty(measured):
     assert result.moving_change == 0.0 and result.moving_change_fixed > 0.0
 
 
-@needs_shared_data
 def test_training_true_at_inference_depends_on_the_batch(measured):
     result = measured["training_true_at_inference"]
     assert result.batch_mode_difference[0] > 0.0
     assert result.inference_difference == (0.0, 0.0)
 
 
-@needs_shared_data
 def test_training_false_adds_no_updates(measured):
     result = measured["training_false_in_training"]
     assert result.update_ops_in_graph["training_false_in_training"] == 0
@@ -112,7 +109,6 @@ def test_training_false_adds_no_updates(measured):
     assert result.losses["training_false_in_training"].shape == (SIZE.half_steps, 4)
 
 
-@needs_shared_data
 def test_rebuilt_sampler_grows_the_graph_and_finalize_refuses(measured):
     rebuilt = measured["sampler_rebuilt_in_loop"]
     assert len(rebuilt.nodes) == SIZE.rebuilds + 1
@@ -123,7 +119,6 @@ def test_rebuilt_sampler_grows_the_graph_and_finalize_refuses(measured):
     assert rebuilt.finalized_error.startswith("RuntimeError")
 
 
-@needs_shared_data
 def test_unwarmed_moving_averages_differ_from_batch_mode(measured):
     result = measured["unwarmed_moving_averages"]
     assert result.steps == SIZE.warmup_steps and len(result.steps) >= 2
@@ -134,7 +129,6 @@ def test_unwarmed_moving_averages_differ_from_batch_mode(measured):
     assert all(set(q) == {"moving", "recalibrated"} for q in result.quality.values())
 
 
-@needs_shared_data
 def test_evaluator_numbers_sit_between_floor_and_ceiling(runs):
     evaluator = runs.evaluator
     assert evaluator.n == SIZE.eval_samples
@@ -144,7 +138,6 @@ def test_evaluator_numbers_sit_between_floor_and_ceiling(runs):
     assert runs.quality("fixed", "recalibrated") is quality  # cached: each set is evaluated once
 
 
-@needs_shared_data
 def test_multi_tower_first_tower_updates_are_half_of_all(measured):
     result = measured["multi_tower_updates"]
     first, every = result.updates_per_step["towers_first_only"], result.updates_per_step["towers_all"]
@@ -153,7 +146,6 @@ def test_multi_tower_first_tower_updates_are_half_of_all(measured):
     assert result.weights_difference < 1e-5  # the updates never touch training
 
 
-@needs_shared_data
 def test_in_place_batch_norm_leaves_update_ops_empty_and_updates_on_any_fetch(measured):
     result = measured["in_place_updates"]
     assert result.update_ops_in_graph == 0
@@ -163,7 +155,6 @@ def test_in_place_batch_norm_leaves_update_ops_empty_and_updates_on_any_fetch(me
     assert result.logging_run_change["discriminator"] > 0.0
 
 
-@needs_shared_data
 def test_keras_batch_norm_in_a_v1_graph_never_updates(measured):
     result = measured["keras_layers_in_v1_graph"]
     assert result.keras_layers == 3 and result.keras_variables == 12
@@ -174,7 +165,6 @@ def test_keras_batch_norm_in_a_v1_graph_never_updates(measured):
     assert result.tf_layers_error.startswith("AttributeError")
 
 
-@needs_shared_data
 def test_frozen_generator_statistics_move_unless_its_updates_are_left_out(measured):
     result = measured["frozen_generator_updates"]
     broken, fixed = "whole collection", "own updates (fixed)"
@@ -184,7 +174,6 @@ def test_frozen_generator_statistics_move_unless_its_updates_are_left_out(measur
     assert result.sample_difference[fixed] == (0.0, 0.0) and result.sample_difference[broken][0] > 0.0
 
 
-@needs_shared_data
 def test_training_placeholder_costs_ops_and_a_wrong_feed_changes_the_program(measured):
     result = measured["training_flag_placeholder"]
     assert result.cond_ops["training_placeholder"] > result.cond_ops["fixed"]
@@ -196,7 +185,6 @@ def test_training_placeholder_costs_ops_and_a_wrong_feed_changes_the_program(mea
     assert result.sampler_spread["default training=True"][0] > 0.0
 
 
-@needs_shared_data
 def test_separate_batches_erase_the_real_fake_shift(measured):
     result = measured["separate_vs_concat_d"]
     assert result.feature_gap["separate"] < 1e-3 < result.feature_gap["concat"]
@@ -204,13 +192,11 @@ def test_separate_batches_erase_the_real_fake_shift(measured):
     assert set(result.late_losses) == {"fixed", "concat_d"}
 
 
-@needs_shared_data
 def test_dropout_at_inference_changes_with_the_seed(measured):
     result = measured["dropout_at_inference"]
     assert result.seed_difference[0] > 0.0
 
 
-@needs_shared_data
 def test_trainable_only_checkpoint_lacks_moving_statistics(measured):
     result = measured["trainable_only_saver"]
     trainable, full = result.variables_saved  # in the order the saver part defines them
@@ -222,7 +208,6 @@ def test_trainable_only_checkpoint_lacks_moving_statistics(measured):
     )
 
 
-@needs_shared_data
 def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, runs, measured):
     about = {
         "command": "test",
