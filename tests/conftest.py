@@ -25,6 +25,14 @@ SHARED_DATA = Path(os.environ.get("DCGAN_TEST_SHARED_DATA") or REPO.parent / "sh
 SYNTHETIC_TRAIN, SYNTHETIC_TEST = 320, 200  # images per split: enough for batches of 16 and n=100 evals
 
 
+def synthetic_classifier_plan():
+    """The evaluator's classifier plan for the synthetic files: small batches, so that 320 images give it
+    enough steps to tell the ten squares apart (test accuracy 1.0, in about 15 s)."""
+    from common.classifier import TrainingPlan
+
+    return TrainingPlan(epochs=4, batch_size=16)
+
+
 @functools.cache
 def _synthetic_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="dcgan-synthetic-"))
@@ -80,6 +88,31 @@ def synthetic_cifar_dir() -> str:
         n = SYNTHETIC_TRAIN if name == "test_batch" else SYNTHETIC_TRAIN // 2
         images, labels = synthetic_images(n, (32, 32, 3), seed=10 + index)
         write_cifar_batch(folder / name, images, labels)
+    return str(folder.parent)
+
+
+SYNTHETIC_HORSES = (40, 100, 10)  # per training batch, in the test batch, of each other class in it
+
+
+@functools.cache
+def synthetic_horse_dir() -> str:
+    """cifar-10-batches-py/ shaped like ../shared/data/cifar10-horse: training batches of horses
+    (label 7) only, a shuffled test batch of horses and a few images of every other class."""
+    per_batch, test_horses, test_others = SYNTHETIC_HORSES
+    folder = _synthetic_root() / "cifar10-horse" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for index in range(1, 7):
+        # synthetic_images labels image i as i % 10: take the horses, then the others the test batch needs
+        images, labels = synthetic_images(10 * max(per_batch, test_horses), (32, 32, 3), seed=30 + index)
+        horses = np.flatnonzero(labels == 7)
+        if index < 6:
+            keep = horses[:per_batch]
+            name = f"data_batch_{index}"
+        else:
+            others = [np.flatnonzero(labels == c)[:test_others] for c in range(10) if c != 7]
+            keep = np.random.default_rng(index).permutation(np.concatenate([horses[:test_horses], *others]))
+            name = "test_batch"
+        write_cifar_batch(folder / name, images[keep], labels[keep])
     return str(folder.parent)
 
 

@@ -1,5 +1,7 @@
 """The speed levers keep results, and the benchmark harness runs (a tiny smoke test, not a benchmark)."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,7 +17,11 @@ from common.sampling import Generator
 from common.speed import CPU_KINDS, SpeedSettings, bf16_supported, cpu_kind, resolve_precision
 from common.train import session_config
 from dcgan_mnist.model import NOTEBOOK
-from tests.conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import (
+    synthetic_classifier_plan,
+    synthetic_horse_dir,
+    synthetic_mnist_dir,
+)
 
 v1 = tf.compat.v1
 OLD_KERNELS = LayerImpl(fused_batch_norm=False, mask_dropout=False, fused_leaky_relu=False)
@@ -332,17 +338,15 @@ def test_keras_mirror_weights_sample_like_the_project_generator():
     np.testing.assert_allclose(images, expected, atol=1e-4)
 
 
-@needs_shared_data
 def test_time_to_quality_smoke(capsys, monkeypatch, tmp_path):
     """Two contenders, one step each, evaluated with a quickly trained classifier of its own cache."""
     from benchmarks import time_to_quality
     from common import classifier as classifier_module
-    from common.classifier import TrainingPlan
 
     monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setitem(classifier_module.DEFAULT_PLANS, "mnist", TrainingPlan(epochs=1, limit=2000))
+    monkeypatch.setitem(classifier_module.DEFAULT_PLANS, "mnist", synthetic_classifier_plan())
     argv = ["--max-steps", "2", "--eval-every", "1", "--eval-samples", "50", "--batch-size", "16"]
-    argv += ["--data-dir", str(SHARED_DATA / "mnist"), "--no-progress", "--target", "1e9"]
+    argv += ["--data-dir", synthetic_mnist_dir(), "--no-progress", "--target", "1e9"]
     argv += ["--only", "project (default", "--only", "Keras tutorial"]
     assert time_to_quality.main(argv) == 0
     out = capsys.readouterr().out
@@ -354,6 +358,37 @@ def test_time_to_quality_smoke(capsys, monkeypatch, tmp_path):
     assert "target 1e+09" in out
     assert time_to_quality.main([*argv[:-4], "--target", "0"]) == 0  # never reached: said so
     assert "not reached in 2 steps" in capsys.readouterr().out
+
+
+def test_recipes_benchmark_trains_scores_both_weights_and_resumes(capsys, monkeypatch, tmp_path):
+    """One candidate, one seed, two steps on the horse-only CIFAR files: both rows of the table, the
+    JSON beside it, and a second call that scores the finished run again without training it."""
+    from benchmarks import recipes
+    from common import classifier as classifier_module
+    from common.classifier import TrainingPlan
+    from common.rundir import RunDir
+
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setitem(classifier_module.DEFAULT_PLANS, "cifar10", TrainingPlan(epochs=2, batch_size=16))
+    out = tmp_path / "recipes"
+    argv = ["--dataset", "cifar10", "--data-dir", synthetic_horse_dir(), "--steps", "2", "--seeds", "1"]
+    argv += ["--n", "20", "--only", "no dropout in G", "--out", str(out)]
+    assert recipes.main(argv) == 0
+    table = capsys.readouterr().out  # train's own lines, then the table
+    assert "\ncifar10, 2 steps of 64, seeds 1; n = 20, recalibrated sampler" in table
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| no dropout")]
+    assert rows == ["| no dropout in G", "| no dropout in G + G weight average 0.999"]
+    run = RunDir(out / "no-dropout-in-g-seed1")
+    config = run.read_config()["config"]
+    assert config["dataset"] == "cifar10" and config["class_label"] == 7
+    assert config["g_keep_prob"] == 1.0 and config["g_ema_decay"] == 0.999
+    saved = json.loads((out / "recipes.json").read_text())
+    assert [row[0] for row in saved] == [row[2:] for row in rows]
+    assert all(score["seed"] == 1 and score["fid"] > 0 for row in saved for score in row[2])
+    checkpoint = run.latest_checkpoint()
+    assert recipes.main(argv) == 0  # done earlier: scored again, not trained again
+    assert run.latest_checkpoint() == checkpoint and len(run.read_history()) == 1
+    assert json.loads((out / "recipes.json").read_text()) == saved  # same checkpoint, same seeds
 
 
 def test_gpu_benchmark_runs_and_says_whether_a_gpu_is_there(tmp_path, capsys):

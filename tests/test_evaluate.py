@@ -1,5 +1,6 @@
 """The evaluator: FID and KID against their closed forms, the ordering on real data, eval.json, the CLI
-and `train --eval-every`."""
+and `train --eval-every`. The mechanisms run on conftest's synthetic MNIST and horse-only CIFAR files,
+so a fresh clone runs them; only the ordering of real, blurred and noise images needs real MNIST."""
 
 import csv
 import json
@@ -32,11 +33,21 @@ from common.evaluate import (
 from common.rundir import HISTORY_COLUMNS, RunDir
 from dcgan_cifar.__main__ import cli as cifar_cli
 from dcgan_mnist.__main__ import cli
-from tests.conftest import SHARED_DATA, needs_shared_data
+from tests.conftest import (
+    SHARED_DATA,
+    SYNTHETIC_HORSES,
+    SYNTHETIC_TEST,
+    SYNTHETIC_TRAIN,
+    needs_shared_data,
+    synthetic_classifier_plan,
+    synthetic_horse_dir,
+    synthetic_mnist_dir,
+)
 
-MNIST_DIR = str(SHARED_DATA / "mnist")
-CIFAR_DIR = str(SHARED_DATA / "cifar10-horse")
-QUICK = TrainingPlan(epochs=1, limit=6000)
+REAL_MNIST_DIR = str(SHARED_DATA / "mnist")
+MNIST_DIR = synthetic_mnist_dir()
+CIFAR_DIR = synthetic_horse_dir()
+QUICK = TrainingPlan(epochs=1, limit=6000)  # for real MNIST
 SECTION_KEYS = {
     "fid",
     "kid",
@@ -171,17 +182,17 @@ def quick_classifiers(tmp_path_factory):
     """A cache of its own, and a short default plan for MNIST, so the CLI trains its classifier fast."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DCGAN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        patch.setitem(classifier_module.DEFAULT_PLANS, "mnist", QUICK)
+        patch.setitem(classifier_module.DEFAULT_PLANS, "mnist", synthetic_classifier_plan())
         patch.setitem(classifier_module.DEFAULT_PLANS, "cifar10", TrainingPlan(epochs=2))
         yield
 
 
 @needs_shared_data
 def test_noise_is_worse_than_blurred_real_which_is_worse_than_real(quick_classifiers):
-    test = load_mnist("mnist", "test", MNIST_DIR).images
+    test = load_mnist("mnist", "test", REAL_MNIST_DIR).images
     a, b = test[:500], test[500:1000]
     blurred = scipy.ndimage.gaussian_filter(a.astype(float), sigma=(0, 1.5, 1.5, 0)).round().astype(np.uint8)
-    with load_classifier("mnist", MNIST_DIR, progress=False) as classifier:
+    with load_classifier("mnist", REAL_MNIST_DIR, QUICK, progress=False) as classifier:
         reference = image_features(classifier, b)
         sets = {
             "real": image_features(classifier, a),
@@ -214,7 +225,6 @@ def evaluated_run(quick_classifiers, tmp_path_factory):
     return out
 
 
-@needs_shared_data
 def test_eval_every_adds_history_columns_and_tensorboard_scalars(evaluated_run):
     rows = history(evaluated_run)
     assert list(rows[0]) == [*HISTORY_COLUMNS, "fid", "kid", "class_entropy", "confident_share", "best_fid"]
@@ -241,7 +251,6 @@ def test_eval_every_adds_history_columns_and_tensorboard_scalars(evaluated_run):
     assert "summaries/d_loss" in tags  # the training's own summaries are still there
 
 
-@needs_shared_data
 def test_evaluating_during_training_leaves_the_training_unchanged(evaluated_run, tmp_path):
     plain = tmp_path / "plain"
     assert cli([*TRAIN, "--out", str(plain), "--max-steps", "20"]) == 0
@@ -257,25 +266,23 @@ def test_evaluating_during_training_leaves_the_training_unchanged(evaluated_run,
     np.testing.assert_allclose(np.array(losses[0], float), np.array(losses[1], float), rtol=1e-5)
 
 
-@needs_shared_data
 def test_evaluate_writes_eval_json(evaluated_run, capsys):
-    assert main(["--run", str(evaluated_run), "--n", "200", "--no-progress"]) == 0
+    n = SYNTHETIC_TEST // 2  # the floor's two sets from the test split alone
+    assert main(["--run", str(evaluated_run), "--n", str(n), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "real floor" in out and "noise ceiling" in out
     result = json.loads((evaluated_run / EVAL_FILE).read_text())
-    assert result["run"] == str(evaluated_run) and result["step"] == 20 and result["n"] == 200
+    assert result["run"] == str(evaluated_run) and result["step"] == 20 and result["n"] == n
     assert result["checkpoint"].endswith("model.ckpt-20")
     assert result["dataset"] == "mnist" and result["class_label"] is None
     assert 0.85 < result["classifier"]["test_accuracy"] <= 1.0
-    assert "classifier trained on 6000 training images" in result["classifier"]["trained_on"]
+    assert f"classifier trained on {SYNTHETIC_TRAIN} training images" in result["classifier"]["trained_on"]
     for section in ("generated", "real_floor", "noise_ceiling"):
         assert SECTION_KEYS <= set(result[section])
-        assert (
-            sum(result[section]["class_histogram"]) == 200 and result[section]["target_class_share"] is None
-        )
+        assert sum(result[section]["class_histogram"]) == n and result[section]["target_class_share"] is None
     assert result["real_floor"]["fid"] < result["noise_ceiling"]["fid"]
     assert result["real_floor"]["fid"] < result["generated"]["fid"]  # 20 steps do not make digits
-    assert "drawn from test (10000 images)" in result["real_floor"]["source"]
+    assert f"drawn from test ({SYNTHETIC_TEST} images)" in result["real_floor"]["source"]
 
 
 def test_floor_sets_come_from_test_then_test_and_train_then_a_smaller_n():
@@ -297,7 +304,6 @@ def test_floor_sets_come_from_test_then_test_and_train_then_a_smaller_n():
         floor_sets(test[:1], lambda: train[:2], 2, np.random.default_rng(0))
 
 
-@needs_shared_data
 def test_resume_with_eval_every_widens_the_history(quick_classifiers, tmp_path):
     out = tmp_path / "run"
     assert cli([*TRAIN, "--out", str(out), "--max-steps", "5", "--checkpoint-every", "5"]) == 0
@@ -309,31 +315,35 @@ def test_resume_with_eval_every_widens_the_history(quick_classifiers, tmp_path):
     assert len(RunDir(out).read_history()) == 2  # still a readable CSV
 
 
-@needs_shared_data
 def test_cifar_run_reports_the_target_class_and_how_its_classifier_was_trained(quick_classifiers, tmp_path):
     out = tmp_path / "horse"
     argv = ["train", "--data-dir", CIFAR_DIR, "--batch-size", "16", "--no-progress", "--log-every", "5"]
     assert cifar_cli([*argv, "--out", str(out), "--max-steps", "10", "--eval-every", "10"]) == 0
     rows = history(out)
     assert list(rows[0])[-2:] == ["target_class_share", "best_fid"] and rows[-1]["target_class_share"] != ""
-    assert main(["--run", str(out), "--n", "100", "--no-progress"]) == 0
+    per_batch, test_horses, test_others = SYNTHETIC_HORSES
+    assert main(["--run", str(out), "--n", "50", "--no-progress"]) == 0
     result = json.loads((out / EVAL_FILE).read_text())
     assert (
         result["class_label"] == 7
-        and result["reference"] == "100 of the 1000 real cifar10 test images of class horse"
+        and result["reference"] == f"50 of the {test_horses} real cifar10 test images of class horse"
     )
     sections = ("generated", "real_floor", "noise_ceiling")
     assert all(0 <= result[s]["target_class_share"] <= 1 for s in sections)
     assert all(0 <= result[s]["checkerboard"] <= 1 for s in sections)
     assert result["noise_ceiling"]["checkerboard"] == pytest.approx(3 / 1023, rel=0.1)
-    # the held-out horses: the other half of the test split's 1000
-    assert result["real_floor"]["unseen_images"] == 500
+    # the held-out horses: the other half of the test split's
+    assert result["real_floor"]["unseen_images"] == test_horses // 2
     assert 0 <= result["real_floor"]["target_class_share_unseen"] <= 1
     assert 0 <= result["real_floor"]["other_classes_target_share"] <= 1
-    # The shared subset has only horses in its training batches: the classifier also learned from half
+    # Like the shared subset, only horses in the training batches: the classifier also learned from half
     # of the test split, and eval.json says so.
     classifier = result["classifier"]
-    assert "5000 from the training split and 950 from the test split" in classifier["trained_on"]
+    test_half = (test_horses + 9 * test_others) // 2
+    assert (
+        f"{5 * per_batch} from the training split and {test_half} from the test split"
+        in (classifier["trained_on"])
+    )
     assert "no images of classes [0, 1, 2, 3, 4, 5, 6, 8, 9]" in classifier["note"]
     # A class statistic that noise scores as high as real images is flagged in eval.json, and only then.
     for key in ("confident_share", "target_class_share"):
@@ -404,12 +414,11 @@ def error_line(capsys) -> str:
     return err[-1]
 
 
-@needs_shared_data
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--n", "1"], "--n must be at least 2"),
-        (["--n", "20000"], "--n 20000 is larger than the 10000 real mnist test images"),
+        (["--n", "20000"], f"--n 20000 is larger than the {SYNTHETIC_TEST} real mnist test images"),
         (["--seed", "-1"], "--seed must be a non-negative integer"),
     ],
 )
@@ -428,7 +437,6 @@ def test_not_a_run_directory_exits_2(tmp_path, capsys):
     assert 'holds no run settings (no "config" object)' in error_line(capsys)
 
 
-@needs_shared_data
 def test_run_without_checkpoint_exits_2(evaluated_run, tmp_path, capsys):
     shutil.copy(RunDir(evaluated_run).config, tmp_path / "config.json")
     assert main(["--run", str(tmp_path)]) == 2
@@ -436,7 +444,6 @@ def test_run_without_checkpoint_exits_2(evaluated_run, tmp_path, capsys):
     assert not (tmp_path / EVAL_FILE).exists()
 
 
-@needs_shared_data
 def test_bad_eval_samples_exits_2_before_training(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli([*TRAIN, "--out", str(out), "--eval-every", "10", "--eval-samples", "1"]) == 2
