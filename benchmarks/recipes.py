@@ -115,12 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         scores: dict[str, list[dict]] = {"live": [], "average": []}
         for seed in args.seeds:
             run = train_once(name, flags, seed, args)
+            # the loop's own clock (resumes included, start-up excluded)
+            trained = run.read_history()[-1]["seconds"]
             for weights, kept in scores.items():
                 result = evaluate_run(run, args.n, args.data_dir, seed=0, progress=False, weights=weights)
                 if weights == "average":
                     write_eval(run, result)
-                # the loop's own clock (resumes included, start-up excluded)
-                trained = run.read_history()[-1]["seconds"]
                 kept.append({**result["generated"], "seconds": trained, "seed": seed})
                 print(
                     f"{name}, seed {seed}, {weights} weights: FID {kept[-1]['fid']:.2f}",
