@@ -40,7 +40,7 @@ from benchmarks.alternatives import (
 from benchmarks.machine import this_machine
 from benchmarks.speed import load_images
 from common.classifier import load_classifier
-from common.command import OneLineParser
+from common.command import OneLineParser, Terminated, sigterm_as_interrupt
 from common.config import Config, ConfigError
 from common.data import DataError
 from common.evaluate import image_features, quality, real_images
@@ -79,7 +79,8 @@ class Contender:
 
 
 def contenders(bf16_available: bool) -> list[Contender]:
-    """The project's default step, its graph with the Keras schedule, and the Keras tutorial's step."""
+    """The project's default step, its graph with the Keras schedule, and the Keras tutorial's step (as
+    written, with XLA, and where the CPU has bf16 with its mixed_bfloat16 policy)."""
 
     def simultaneous(spec: ArchSpec, config: Config, images: np.ndarray) -> QualityStep:
         return ProjectQualityStep(dataclasses.replace(spec, schedule="simultaneous"), config, images)
@@ -89,6 +90,9 @@ def contenders(bf16_available: bool) -> list[Contender]:
         Contender("project graph, simultaneous schedule", simultaneous, True),
         Contender(
             "TF2 Keras tutorial step", lambda s, c, i: KerasQualityStep(s, c, i, jit_compile=False), False
+        ),
+        Contender(  # the fastest peer per step where TensorFlow runs without oneDNN (docs/benchmarks.md)
+            "  same, jit_compile (XLA)", lambda s, c, i: KerasQualityStep(s, c, i, jit_compile=True), False
         ),
     ]
     if bf16_available:
@@ -112,6 +116,7 @@ class Trace:
     images_per_second: list[float] = dataclasses.field(default_factory=list)  # one per chunk
     reached: int | None = None  # index of the first evaluation at or below the target
     error: str | None = None
+    interrupted: str | None = None  # how the race was stopped early (Ctrl-C, SIGTERM), if it was
 
     @property
     def seconds_to_target(self) -> float | None:
@@ -154,7 +159,11 @@ def race(
     max_steps: int,
     progress: bool = True,
 ) -> list[Trace]:
-    """Train every contender `eval_every` steps at a time, in turn, until each reaches the target."""
+    """Train every contender `eval_every` steps at a time, in turn, until each reaches the target.
+
+    Every evaluation is printed as it happens (a long race interrupted, or crashed, keeps its curves in
+    the log); Ctrl-C or SIGTERM ends the race early and returns the traces so far, marked `interrupted`.
+    """
     traces, running = [], []
     for contender in chosen:
         trace = Trace(contender.name, contender.project)
@@ -182,9 +191,18 @@ def race(
                 trace.fids.append(evaluator.fid(step.generator_weights()))  # not timed
                 if trace.fids[-1] <= target:
                     trace.reached = len(trace.fids) - 1
+                bar.write(
+                    f"{trace.name.strip()}: step {trace.steps[-1]}, FID {trace.fids[-1]:.1f}, "
+                    f"{trace.train_seconds[-1]:.0f} s of training",
+                    file=sys.stdout,
+                )
+                sys.stdout.flush()
                 bar.update(steps)
             if all(trace.reached is not None for trace, _ in running):
                 break
+    except KeyboardInterrupt as err:  # the table of what ran is still wanted
+        for trace in traces:
+            trace.interrupted = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
     finally:
         bar.close()
         for _, step in running:
@@ -207,8 +225,10 @@ def format_table(traces: Sequence[Trace], target: float) -> str:
         speed = f"{np.median(t.images_per_second):.0f}" if t.images_per_second else "-"
         if t.reached is None:
             last = t.steps[-1] if t.steps else 0
+            stopped = f" ({t.interrupted})" if t.interrupted else ""
+            trained = t.train_seconds[-1] if t.train_seconds else 0.0
             lines.append(
-                f"| {t.name} | not reached in {last} steps | > {t.train_seconds[-1]:.0f} s | | "
+                f"| {t.name} | not reached in {last} steps{stopped} | > {trained:.0f} s | | "
                 f"{speed} | {curve} |"
             )
             continue
@@ -261,17 +281,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     load_before = load_average()
     try:
-        traces = race(
-            chosen,
-            NOTEBOOK,
-            config,
-            images,
-            evaluator,
-            args.target,
-            args.eval_every,
-            args.max_steps,
-            progress=not args.no_progress,
-        )
+        with sigterm_as_interrupt():
+            traces = race(
+                chosen,
+                NOTEBOOK,
+                config,
+                images,
+                evaluator,
+                args.target,
+                args.eval_every,
+                args.max_steps,
+                progress=not args.no_progress,
+            )
     finally:
         evaluator.close()
     print(this_machine().describe())
@@ -286,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.max_steps} steps; contenders interleaved\n"
     )
     print(format_table(traces, args.target))
+    stopped = next((t.interrupted for t in traces if t.interrupted), None)
+    if stopped:
+        print(f"\n{stopped}: the race stopped early; the table holds the evaluations made until then")
+        return 143 if "SIGTERM" in stopped else 130
     return 0
 
 

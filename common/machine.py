@@ -36,7 +36,14 @@ def cpuinfo_fields() -> dict[str, str]:
 
 
 def cpu_model() -> str:
-    return cpuinfo_fields().get("model name") or platform.processor() or platform.machine()
+    """The model name, with the family and model numbers where given: a virtual machine's name is often
+    generic ("AMD EPYC" for Zen 3 and Zen 4 alike) and the numbers tell them apart (25/1 Milan, 25/17
+    Genoa)."""
+    fields = cpuinfo_fields()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if fields.get("cpu family") and fields.get("model"):
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def cpu_vendor() -> str:

@@ -406,3 +406,51 @@ def test_gpu_benchmark_runs_and_says_whether_a_gpu_is_there(tmp_path, capsys):
     else:
         assert out.startswith("No GPU is present") and "none of these are GPU figures" in out
         assert "not run: no GPU: mixed_float16 is a GPU row here" in rows["same, mixed_float16"]
+
+
+def test_time_to_quality_race_prints_each_evaluation_and_keeps_them_when_stopped(capsys):
+    """A SIGTERM in the middle of a race ends it with every evaluation so far printed and tabled."""
+    from benchmarks import time_to_quality
+    from common.command import Terminated
+    from common.config import Config
+
+    class CountingStep:  # a contender whose FID falls by 10 per evaluation; stopped on its 5th step
+        def __init__(self, stop_at: int | None) -> None:
+            self.steps, self.stop_at = 0, stop_at
+
+        def step(self) -> None:
+            self.steps += 1
+            if self.steps == self.stop_at:
+                raise Terminated("signal 15")
+
+        def generator_weights(self) -> dict:
+            return {"steps": self.steps}
+
+        def close(self) -> None:
+            pass
+
+    class StepEvaluator:
+        def fid(self, weights: dict) -> float:
+            return 100.0 - 10 * weights["steps"]
+
+    chosen = [
+        time_to_quality.Contender("fast", lambda *_: CountingStep(None), True),
+        time_to_quality.Contender("stopped", lambda *_: CountingStep(5), False),
+    ]
+    traces = time_to_quality.race(
+        chosen, None, Config(batch_size=4), None, StepEvaluator(), 75.0, 2, 10, progress=False
+    )
+    out = capsys.readouterr().out
+    assert "fast: step 2, FID 80.0" in out and "stopped: step 4, FID 60.0" in out
+    assert [t.steps for t in traces] == [[2, 4], [2, 4]]  # stopped in its third chunk: not recorded
+    assert traces[0].reached == 1 and traces[1].reached == 1  # both reached 75 at step 4
+    assert all(t.interrupted is None for t in traces)  # the race ended before the stop: nothing lost
+
+    chosen[1] = time_to_quality.Contender("stopped", lambda *_: CountingStep(3), False)
+    traces = time_to_quality.race(
+        chosen, None, Config(batch_size=4), None, StepEvaluator(), 0.0, 2, 10, progress=False
+    )
+    assert [t.interrupted for t in traces] == ["terminated (SIGTERM)"] * 2
+    assert [t.fids for t in traces] == [[80.0, 60.0], [80.0]]
+    table = time_to_quality.format_table(traces, 0.0)
+    assert "| stopped | not reached in 2 steps (terminated (SIGTERM)) |" in table
