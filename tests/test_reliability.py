@@ -204,7 +204,7 @@ def test_sigterm_and_ctrl_c_save_a_checkpoint(tmp_path, sig, code, word):
     wait_for_rows(out, 2, process)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == code
+    assert process.returncode == code, stderr[-3000:]
     ours = ("terminated", "interrupted", "dcgan_mnist", "Traceback")
     lines = [line for line in stderr.splitlines() if line.startswith(ours)]
     assert len(lines) == 1 and "saved a checkpoint at step" in lines[0], stderr
