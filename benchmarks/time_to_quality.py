@@ -71,6 +71,9 @@ class KerasQualityStep(KerasStep):
         return keras_generator_weights(self.generator)
 
 
+TERMINATED = "terminated (SIGTERM)"  # a Trace's `interrupted` after SIGTERM (exit 143; Ctrl-C: 130)
+
+
 @dataclasses.dataclass(frozen=True)
 class Contender:
     name: str
@@ -202,7 +205,7 @@ def race(
                 break
     except KeyboardInterrupt as err:  # the table of what ran is still wanted
         for trace in traces:
-            trace.interrupted = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+            trace.interrupted = TERMINATED if isinstance(err, Terminated) else "interrupted"
     finally:
         bar.close()
         for _, step in running:
@@ -310,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopped = next((t.interrupted for t in traces if t.interrupted), None)
     if stopped:
         print(f"\n{stopped}: the race stopped early; the table holds the evaluations made until then")
-        return 143 if "SIGTERM" in stopped else 130
+        return 143 if stopped == TERMINATED else 130
     return 0
 
 

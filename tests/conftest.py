@@ -197,10 +197,25 @@ def notebook_parameters(channels: int) -> dict[str, int]:
     return {"generator": generator, "discriminator": discriminator}
 
 
-def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`python -m ARGS` in a fresh interpreter from `cwd`, with the repository importable."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=cwd)
+def run_python(
+    *args: str, cwd: Path, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess:
+    """`python ARGS` in a fresh interpreter from `cwd`, with the repository importable; `env` changes the
+    environment (None unsets a variable)."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=environment, cwd=cwd)
+
+
+def run_module(
+    *args: str, cwd: Path, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m ARGS` in a fresh interpreter (run_python)."""
+    return run_python("-m", *args, cwd=cwd, env=env)
 
 
 CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
