@@ -195,7 +195,7 @@ def race(
                 if trace.fids[-1] <= target:
                     trace.reached = len(trace.fids) - 1
                 bar.write(
-                    f"{trace.name.strip()}: step {trace.steps[-1]}, FID {trace.fids[-1]:.1f}, "
+                    f"{trace.name.strip()}: step {trace.steps[-1]}, FID {trace.fids[-1]:.2f}, "
                     f"{trace.train_seconds[-1]:.0f} s of training",
                     file=sys.stdout,
                 )
@@ -224,7 +224,7 @@ def format_table(traces: Sequence[Trace], target: float) -> str:
         if t.error:
             lines.append(f"| {t.name} | not run: {t.error} | | | | |")
             continue
-        curve = ", ".join(f"{s}: {f:.1f}" for s, f in zip(t.steps, t.fids, strict=True))
+        curve = ", ".join(f"{s}: {f:.2f}" for s, f in zip(t.steps, t.fids, strict=True))
         speed = f"{np.median(t.images_per_second):.0f}" if t.images_per_second else "-"
         if t.reached is None:
             last = t.steps[-1] if t.steps else 0

@@ -182,7 +182,17 @@ def test_empty_out_is_refused(tmp_path, capsys, monkeypatch):
 def start_training(out: Path, *flags: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     argv = [sys.executable, "-m", "dcgan_mnist", "train", *MNIST, "--out", str(out), *flags]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts its background jobs with SIGINT ignored, and Python then installs
+    # no KeyboardInterrupt handler: under `pytest &` (or nohup) Ctrl-C would never reach the training, and it
+    # ran to its epoch limit and exited 0. Give the child the default disposition that a terminal gives.
+    return subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def wait_for_rows(out: Path, rows: int, process: subprocess.Popen, timeout: float = 240) -> None:
