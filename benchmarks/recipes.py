@@ -25,7 +25,7 @@ from pathlib import Path
 
 from benchmarks.machine import this_machine
 from common.command import OneLineParser
-from common.evaluate import evaluate_run, write_eval
+from common.evaluate import evaluate_weights, write_eval
 from common.machine import load_average
 from common.rundir import RunDir
 
@@ -34,6 +34,7 @@ CANDIDATES: dict[str, list[str]] = {
     "notebook": [],
     "Adam 2e-4, beta1 0.5 (DCGAN paper)": ["--learning-rate", "2e-4", "--beta1", "0.5"],
     "no dropout in G": ["--g-keep-prob", "1.0"],
+    "no dropout in G or D": ["--keep-prob", "1.0"],
     "two time-scales (D lr 4x: 4e-3)": ["--d-learning-rate", "4e-3"],
     "hinge loss": ["--loss", "hinge"],
     "learning rate linear to 0": ["--lr-decay", "linear"],
@@ -117,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = train_once(name, flags, seed, args)
             # the loop's own clock (resumes included, start-up excluded)
             trained = run.read_history()[-1]["seconds"]
-            for weights, kept in scores.items():
-                result = evaluate_run(run, args.n, args.data_dir, seed=0, progress=False, weights=weights)
+            results = evaluate_weights(run, list(scores), args.n, args.data_dir, seed=0, progress=False)
+            for (weights, kept), result in zip(scores.items(), results, strict=True):
                 if weights == "average":
                     write_eval(run, result)
                 kept.append({**result["generated"], "seconds": trained, "seed": seed})

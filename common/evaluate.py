@@ -279,12 +279,27 @@ def evaluate_run(
 
     weights: "average" (the generator's weight average, for a run trained with --g-ema-decay) or
     "live" (the trained weights themselves); None: what the run samples from."""
+    return evaluate_weights(run, [weights], n, data_dir, seed, progress, sampler_stats, checkpoint)[0]
+
+
+def evaluate_weights(
+    run: RunDir,
+    weights: Sequence[str | None],
+    n: int | None = None,
+    data_dir: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    sampler_stats: str | None = None,
+    checkpoint: str | None = None,
+) -> list[dict[str, Any]]:
+    """evaluate_run's result for each of `weights`, in order: the reference, the real floor and the
+    noise ceiling do not depend on the weights, so their classifier features are computed once."""
     record = run.read_config()
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
     config = Config.from_dict(record["config"])
     spec = run_architecture(config, record)  # also checks the recorded image shape
-    sampled, weights = weights_config(config, weights)
+    sampled = [weights_config(config, w) for w in weights]  # refuses a bad choice before any work
     checkpoint = run.resolve_checkpoint(checkpoint)
     data_dir = data_dir or config.data_dir
     test = real_images(config.dataset, "test", data_dir, config.class_label)
@@ -305,10 +320,8 @@ def evaluate_run(
     )
 
     target = config.class_label
+    results = []
     with load_classifier(config.dataset, data_dir, progress=progress) as classifier:
-        with Generator.from_run(run, spec, sampled, checkpoint, sampler_stats) as generator:
-            generated = generator.images(sample_noise(config, n, seed, EVAL_STREAM), progress=progress)
-            sampler_stats = generator.sampler_stats
         reference = image_features(classifier, reference_images)
         floor = quality(
             image_features(classifier, floor_a), image_features(classifier, floor_b), target, seed
@@ -317,33 +330,37 @@ def evaluate_run(
         if target is not None:
             floor.update(unseen_target_share(classifier, target))
         noise = noise_images(n, spec.image_shape, seed)
-        noise_features = image_features(classifier, noise)
-        generated_features = image_features(classifier, generated)
-        result = {
-            "run": str(run.path),
-            "checkpoint": checkpoint,
-            "step": checkpoint_step(checkpoint),
-            "n": n,
-            "dataset": config.dataset,
-            "class_label": target,
-            "seed": seed,
-            "sampler_stats": sampler_stats,
-            "weights": weights,
-            "reference": f"{n} of the {len(test)} real {which}",
-            "classifier": _classifier_record(classifier),
-            "generated": {
-                **quality(generated_features, reference, target, seed),
-                "checkerboard": checkerboard(generated),
-            },
-            "real_floor": {**floor, "source": floor_source},
-            "noise_ceiling": {
-                **quality(noise_features, reference, target, seed),
-                "checkerboard": checkerboard(noise),
-                "source": f"{n} uniform noise images in [0, 255] vs the reference",
-            },
+        noise_ceiling = {
+            **quality(image_features(classifier, noise), reference, target, seed),
+            "checkerboard": checkerboard(noise),
+            "source": f"{n} uniform noise images in [0, 255] vs the reference",
         }
-    result["warnings"] = uninformative_statistics(result["real_floor"], result["noise_ceiling"])
-    return result
+        for sampled_config, weights_used in sampled:
+            with Generator.from_run(run, spec, sampled_config, checkpoint, sampler_stats) as generator:
+                generated = generator.images(sample_noise(config, n, seed, EVAL_STREAM), progress=progress)
+                stats_used = generator.sampler_stats
+            result = {
+                "run": str(run.path),
+                "checkpoint": checkpoint,
+                "step": checkpoint_step(checkpoint),
+                "n": n,
+                "dataset": config.dataset,
+                "class_label": target,
+                "seed": seed,
+                "sampler_stats": stats_used,
+                "weights": weights_used,
+                "reference": f"{n} of the {len(test)} real {which}",
+                "classifier": _classifier_record(classifier),
+                "generated": {
+                    **quality(image_features(classifier, generated), reference, target, seed),
+                    "checkerboard": checkerboard(generated),
+                },
+                "real_floor": {**floor, "source": floor_source},
+                "noise_ceiling": dict(noise_ceiling),
+            }
+            result["warnings"] = uninformative_statistics(result["real_floor"], result["noise_ceiling"])
+            results.append(result)
+    return results
 
 
 def unseen_target_share(classifier: FeatureClassifier, target: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import scipy.ndimage
 import tensorflow as tf
 
 from common import classifier as classifier_module
+from common import evaluate as evaluate_module
 from common.classifier import TrainingPlan, load_classifier
 from common.data import DataError, load_mnist
 from common.evaluate import (
@@ -19,6 +20,8 @@ from common.evaluate import (
     checkerboard,
     checkerboard_shares,
     class_statistics,
+    evaluate_run,
+    evaluate_weights,
     fid,
     floor_sets,
     frechet_distance,
@@ -283,6 +286,31 @@ def test_evaluate_writes_eval_json(evaluated_run, capsys):
     assert result["real_floor"]["fid"] < result["noise_ceiling"]["fid"]
     assert result["real_floor"]["fid"] < result["generated"]["fid"]  # 20 steps do not make digits
     assert f"drawn from test ({SYNTHETIC_TEST} images)" in result["real_floor"]["source"]
+
+
+def test_several_weights_share_one_reference_and_score_as_one_at_a_time(
+    quick_classifiers, tmp_path, monkeypatch
+):
+    out = tmp_path / "ema"
+    assert (
+        cli([*TRAIN, "--out", str(out), "--max-steps", "4", "--eval-every", "0", "--g-ema-decay", "0.9"]) == 0
+    )
+    run, n = RunDir(out), SYNTHETIC_TEST // 2
+    alone = [evaluate_run(run, n, weights=w) for w in ("live", "average")]
+    featured = []
+    counted = evaluate_module.image_features
+    monkeypatch.setattr(
+        evaluate_module,
+        "image_features",
+        lambda c, images: featured.append(len(images)) or counted(c, images),
+    )
+    together = evaluate_weights(run, ["live", "average"], n)
+    # reference, the floor's two sets and the noise once, then one set per weights: 6, not 2 x 5
+    assert featured == [n] * 6
+    assert [r["weights"] for r in together] == ["live", "average"]
+    assert together[0]["generated"]["fid"] != together[1]["generated"]["fid"]
+    for one, both in zip(alone, together, strict=True):
+        assert json.dumps(one, sort_keys=True, default=str) == json.dumps(both, sort_keys=True, default=str)
 
 
 def test_floor_sets_come_from_test_then_test_and_train_then_a_smaller_n():
