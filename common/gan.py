@@ -1,5 +1,6 @@
 """The GAN graph, in the notebook's order: inputs, (generator, discriminator: from the spec), losses,
-optimizers, then the inference sampler. `build_gan` puts them together into one `GANGraph`.
+optimizers, then the inference sampler. `build_gan` puts the training part together into one `GANGraph`;
+the sampler gets a graph of its own (common.sampling.Generator), into which the loop copies G's weights.
 
 Graph construction is pure: each function takes tensors and returns a named tuple of tensors and ops.
 The only side effect is the one TF1 itself has: batch norm adds its moving-average updates to
@@ -381,7 +382,6 @@ class GANGraph(NamedTuple):
     towers: tuple[Tower, ...]
     losses: Losses  # what a step reports: D's from the D update's pass, G's from the G update's
     train: TrainOps
-    sampler: Sampler
     summaries: Summaries
     init: tf.Operation
     saver: v1.train.Saver  # the rotating last --keep-checkpoints checkpoints
@@ -474,13 +474,13 @@ def build_gan(
     loss_scale: str | float | None = None,
 ) -> GANGraph:
     """The whole training graph, in the current default graph: model_inputs, model_opt (which builds the
-    towers with model_loss), the sampler, summaries and the saver. Finalize the graph after this.
+    towers with model_loss), summaries and the savers. Finalize the graph after this. (The loop samples
+    from a copy of G in its own graph, common.sampling.Generator: the training graph has no sampler.)
 
     loss_scale: for float16 on a GPU only (adam_train_op); None in every run of the project."""
     v1.set_random_seed(config.seed)  # the initializers' seeds
     inputs = model_inputs(spec.image_shape, n_images, config, spec.g_noise_batches)
     towers, losses, train = model_opt(spec, config, inputs, total_steps, impl, loss_scale=loss_scale)
-    sampler = build_sampler(spec, config, impl=impl)
     with tf.name_scope("summaries"), tf.device("/CPU:0"):  # CPU_ONLY_SCOPES
         scalars = v1.summary.merge(
             [
@@ -496,7 +496,7 @@ def build_gan(
     with tf.device("/CPU:0"):  # CPU_ONLY_SCOPES
         saver = v1.train.Saver(max_to_keep=config.keep_checkpoints, save_relative_paths=True, name="saver")
         best_saver = v1.train.Saver(max_to_keep=1, save_relative_paths=True, name="best_saver")
-    return GANGraph(spec, inputs, towers, losses, train, sampler, Summaries(scalars), init, saver, best_saver)
+    return GANGraph(spec, inputs, towers, losses, train, Summaries(scalars), init, saver, best_saver)
 
 
 def parameter_counts() -> dict[str, int]:

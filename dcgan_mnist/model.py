@@ -80,6 +80,6 @@ def model_opt(
 def train(
     config: Config, data: ImageSet, run: RunDir, resume: bool = False, progress: bool = True
 ) -> loop.TrainResult:
-    """The notebook's `train`: the whole graph built once (model_inputs, model_opt, the sampler), the
+    """The notebook's `train`: the whole graph built once (model_inputs, model_opt), the
     graph finalized, then one `sess.run` per step in a Session, with grids, history and checkpoints."""
     return loop.train(NOTEBOOK, config, data, run, resume, progress=progress)

@@ -1,4 +1,4 @@
-"""Graph structure: finalized, sampler shares variables, each optimizer's update ops, one-run step order."""
+"""Graph structure: finalized, the sampler reads G's variables, each optimizer's update ops, step order."""
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from common.gan import (
     parameter_counts,
     sample_noise,
 )
+from common.sampling import Generator
 from common.train import build_training_graph
 from dcgan_mnist.model import NOTEBOOK
 from tests.conftest import notebook_parameters
@@ -38,8 +39,14 @@ def test_parameter_counts(built):
         assert parameter_counts() == notebook_parameters(1)
 
 
-def test_sampler_shares_the_generators_variables(built):
-    graph, gan = built
+def test_the_training_graph_has_no_sampler(built):
+    graph, _ = built  # the loop samples from a copy of G in a graph of its own (next test)
+    assert not any(op.name.startswith("sampler/") for op in graph.get_operations())
+
+
+def test_sampler_reads_only_the_generators_variables_in_inference_mode():
+    with Generator(NOTEBOOK, Config(batch_size=8)) as generator:
+        graph = generator.graph
     variables = graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)
     assert not any(v.name.startswith("sampler") for v in variables)
     generator_variables = {v.name for v in variables if v.name.startswith("generator/")}
