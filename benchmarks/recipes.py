@@ -25,7 +25,7 @@ from pathlib import Path
 
 from benchmarks.machine import this_machine
 from common.command import OneLineParser
-from common.evaluate import evaluate_weights, write_eval
+from common.evaluate import evaluate_run, write_eval
 from common.machine import load_average
 from common.rundir import RunDir
 
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = train_once(name, flags, seed, args)
             # the loop's own clock (resumes included, start-up excluded)
             trained = run.read_history()[-1]["seconds"]
-            results = evaluate_weights(run, list(scores), args.n, args.data_dir, seed=0, progress=False)
+            results = evaluate_run(run, args.n, args.data_dir, seed=0, progress=False, weights=list(scores))
             for (weights, kept), result in zip(scores.items(), results, strict=True):
                 if weights == "average":
                     write_eval(run, result)

@@ -272,28 +272,14 @@ def evaluate_run(
     progress: bool = True,
     sampler_stats: str | None = None,
     checkpoint: str | None = None,
-    weights: str | None = None,
-) -> dict[str, Any]:
-    """Everything eval.json holds for one checkpoint of the run: `checkpoint` is latest (None), best or
-    a step (RunDir.resolve_checkpoint); see the module docstring.
+    weights: Sequence[str | None] = (None,),
+) -> list[dict[str, Any]]:
+    """Everything eval.json holds for one checkpoint of the run, once for each of `weights`, in order:
+    `checkpoint` is latest (None), best or a step (RunDir.resolve_checkpoint); see the module docstring.
 
     weights: "average" (the generator's weight average, for a run trained with --g-ema-decay) or
-    "live" (the trained weights themselves); None: what the run samples from."""
-    return evaluate_weights(run, [weights], n, data_dir, seed, progress, sampler_stats, checkpoint)[0]
-
-
-def evaluate_weights(
-    run: RunDir,
-    weights: Sequence[str | None],
-    n: int | None = None,
-    data_dir: str | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    sampler_stats: str | None = None,
-    checkpoint: str | None = None,
-) -> list[dict[str, Any]]:
-    """evaluate_run's result for each of `weights`, in order: the reference, the real floor and the
-    noise ceiling do not depend on the weights, so their classifier features are computed once."""
+    "live" (the trained weights themselves); None: what the run samples from. The reference, the real
+    floor and the noise ceiling do not depend on the weights: their classifier features are computed once."""
     record = run.read_config()
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
@@ -580,7 +566,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     run = RunDir(args.run)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
-    result = evaluate_run(
+    [result] = evaluate_run(
         run,
         args.n,
         args.data_dir,
@@ -588,7 +574,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         sampler_stats=args.sampler_stats,
         checkpoint=args.checkpoint,
-        weights=args.weights,
+        weights=[args.weights],
     )
     write_eval(run, result)
     print(summary_table(result))

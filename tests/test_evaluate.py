@@ -21,7 +21,6 @@ from common.evaluate import (
     checkerboard_shares,
     class_statistics,
     evaluate_run,
-    evaluate_weights,
     fid,
     floor_sets,
     frechet_distance,
@@ -296,7 +295,7 @@ def test_several_weights_share_one_reference_and_score_as_one_at_a_time(
         cli([*TRAIN, "--out", str(out), "--max-steps", "4", "--eval-every", "0", "--g-ema-decay", "0.9"]) == 0
     )
     run, n = RunDir(out), SYNTHETIC_TEST // 2
-    alone = [evaluate_run(run, n, weights=w) for w in ("live", "average")]
+    alone = [evaluate_run(run, n, weights=[w])[0] for w in ("live", "average")]
     featured = []
     counted = evaluate_module.image_features
     monkeypatch.setattr(
@@ -304,7 +303,7 @@ def test_several_weights_share_one_reference_and_score_as_one_at_a_time(
         "image_features",
         lambda c, images: featured.append(len(images)) or counted(c, images),
     )
-    together = evaluate_weights(run, ["live", "average"], n)
+    together = evaluate_run(run, n, weights=["live", "average"])
     # reference, the floor's two sets and the noise once, then one set per weights: 6, not 2 x 5
     assert featured == [n] * 6
     assert [r["weights"] for r in together] == ["live", "average"]

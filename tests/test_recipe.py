@@ -181,9 +181,9 @@ def test_evaluate_average_weights_of_a_run_without_them_is_a_usage_error(tmp_pat
     train(NOTEBOOK, Config(batch_size=16, max_steps=2, precision="float32", out=str(out)), DATA, RunDir(out))
     RunDir(out).write_config({"config": Config(batch_size=16, max_steps=2, out=str(out)).to_dict()})
     with pytest.raises(UsageError, match="kept no weight average"):
-        evaluate_run(RunDir(out), 10, weights="average")
+        evaluate_run(RunDir(out), 10, weights=["average"])
     with pytest.raises(UsageError, match="--weights must be one of"):
-        evaluate_run(RunDir(out), 10, weights="both")
+        evaluate_run(RunDir(out), 10, weights=["both"])
 
 
 def test_sample_chooses_the_average_or_the_trained_weights(tmp_path, capsys):
