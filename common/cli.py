@@ -58,7 +58,7 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         "--recipe",
         choices=tuple(RECIPES),
         help="notebook (default): the notebook's settings; improved: the measured better recipe of "
-        "docs/quality.md (" + ", ".join(f"{k}={v}" for k, v in RECIPES["improved"].items()) + "); "
+        "docs/quality.md (" + ", ".join(f"{k}={v}" for k, v in module.recipe("improved").items()) + "); "
         "flags given beside it override its settings",
     )
     defaults = Config()
@@ -222,7 +222,7 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
     default_out = f"runs/{name}" if arch == module.default_arch else f"runs/{name}-{arch}"
     if flags.get("recipe") not in (None, "notebook"):
         default_out += f"-{flags['recipe']}"  # beside the default recipe's run, not in it
-    recipe = RECIPES.get(flags.get("recipe") or "notebook", {})  # an unknown name: validate() says so
+    recipe = module.recipe(flags.get("recipe") or "notebook")  # an unknown name: validate() says so
     base = {
         **module.defaults,
         **spec.defaults,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, NamedTuple
 
-from common.config import Config, ConfigError
+from common.config import RECIPES, Config, ConfigError
 from common.data import ImageSet
 from common.gan import ArchSpec
 from common.rundir import RunDir, RunDirError
@@ -36,6 +36,12 @@ class DatasetModule(NamedTuple):
     flags_to_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # e.g. --class -> class_label
     # the default run directory's name from (dataset, flags), e.g. cifar10-horse; None: the dataset
     run_name: Callable[[str, dict[str, Any]], str] | None = None
+    # the module's settings over a recipe's (common.config.RECIPES), where its data set measured otherwise
+    recipe_overrides: Mapping[str, Mapping[str, Any]] | None = None
+
+    def recipe(self, name: str) -> dict[str, Any]:
+        """The settings of `train --recipe NAME` for this module (an unknown name: none)."""
+        return {**RECIPES.get(name, {}), **(self.recipe_overrides or {}).get(name, {})}
 
 
 @functools.cache

@@ -391,6 +391,16 @@ def test_recipes_benchmark_trains_scores_both_weights_and_resumes(capsys, monkey
     assert json.loads((out / "recipes.json").read_text()) == saved  # same checkpoint, same seeds
 
 
+def test_recipes_benchmark_refuses_an_unknown_candidate(capsys):
+    from benchmarks import recipes
+
+    for flags in (["--only", "no dropout in g"], ["--only", "--combine", "hinge loss", "adam"]):
+        with pytest.raises(SystemExit) as exit_info:
+            recipes.main(["--steps", "2", *flags])
+        assert exit_info.value.code == 2
+        assert "unknown candidate" in capsys.readouterr().err
+
+
 def test_gpu_benchmark_runs_and_says_whether_a_gpu_is_there(tmp_path, capsys):
     from benchmarks import gpu
 

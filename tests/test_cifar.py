@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from common.cli import build_parser, resolve_train_config
-from common.config import Config
+from common.config import RECIPES, Config
 from common.data import CIFAR10_CLASSES, DataError, load_cifar10
 from common.gan import call_network, parameter_counts
 from common.layers import Layers, SeedStream
@@ -86,6 +86,21 @@ def test_default_class_and_out_dir(tmp_path, monkeypatch):
     _, config, _ = resolve_train_config(parser.parse_args(["train", "--class", "3"]), MODULE)
     assert (config.class_label, config.out) == (3, "runs/cifar10-cat")
     assert not (tmp_path / "runs").exists()  # resolving writes nothing
+
+
+def test_improved_recipe_keeps_the_discriminators_dropout_on_cifar(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    parser = build_parser(MODULE)
+    _, config, _ = resolve_train_config(parser.parse_args(["train", "--recipe", "improved"]), MODULE)
+    assert (config.recipe, config.g_ema_decay, config.g_keep_prob) == ("improved", 0.999, 1.0)
+    assert config.keep_prob == Config().keep_prob == 0.8 != RECIPES["improved"]["keep_prob"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    assert "keep_prob=0.8" in " ".join(capsys.readouterr().out.split())  # the help says what it does here
+    _, config, _ = resolve_train_config(
+        parser.parse_args(["train", "--recipe", "improved", "--keep-prob", "1.0"]), MODULE
+    )
+    assert config.keep_prob == 1.0  # a flag beside the recipe still wins
 
 
 @needs_horses

@@ -149,6 +149,22 @@ def test_recipe_is_recorded_with_its_settings_and_flags_beside_it_win(tmp_path, 
     assert recorded_config(tuned)[field] == other
 
 
+def test_improved_recipe_has_no_dropout_and_a_resume_keeps_the_settings_its_run_recorded(tmp_path):
+    config = Config(batch_size=16, precision="float32", **RECIPES["improved"])
+    graph, _ = build_training_graph(NOTEBOOK, config, len(IMAGES))
+    assert not [op.name for op in graph.get_operations() if "dropout" in op.name.lower()]
+    out = tmp_path / "run"
+    assert mnist_cli(["train", *SYNTHETIC, "--recipe", "improved", "--out", str(out)]) == 0
+    # A run started under the recipe's earlier definition (D kept its dropout until 2026-12-03) goes on
+    # as it started: a resume takes config.json's settings, not the recipe's current ones.
+    record = json.loads((out / "config.json").read_text())
+    record["config"]["keep_prob"] = 0.8
+    (out / "config.json").write_text(json.dumps(record))
+    resumed = ["train", *SYNTHETIC, "--out", str(out), "--resume", "--max-steps", "4", "--recipe", "improved"]
+    assert mnist_cli(resumed) == 0
+    assert recorded_config(out)["keep_prob"] == 0.8 and recorded_config(out)["g_keep_prob"] == 1.0
+
+
 def test_resume_with_another_recipe_is_refused_untouched(tmp_path, capsys):
     out = tmp_path / "run"
     assert mnist_cli(["train", *SYNTHETIC, "--out", str(out)]) == 0
