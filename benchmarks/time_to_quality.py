@@ -216,7 +216,7 @@ def race(
 def format_table(traces: Sequence[Trace], target: float) -> str:
     default = next((t for t in traces if t.project and t.seconds_to_target is not None), None)
     lines = [
-        f"| contender | first FID <= {target:g} at step | training time to it | vs project default "
+        f"| contender | first FID <= {target:g} at step | training time to it | time vs project default "
         "| img/s (median) | FID at each evaluation (step: FID) |",
         "|---|---|---|---|---|---|",
     ]
@@ -236,7 +236,7 @@ def format_table(traces: Sequence[Trace], target: float) -> str:
             )
             continue
         seconds = t.seconds_to_target
-        ratio = f"{default.seconds_to_target / seconds:.2f}x" if default and seconds else "-"
+        ratio = f"{seconds / default.seconds_to_target:.2f}x as long" if default and seconds else "-"
         ratio = "1.00x" if t is default else ratio
         lines.append(f"| {t.name} | {t.steps[t.reached]} | {seconds:.0f} s | {ratio} | {speed} | {curve} |")
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """The speed levers keep results, and the benchmark harness runs (a tiny smoke test, not a benchmark)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -355,6 +356,9 @@ def test_time_to_quality_smoke(capsys, monkeypatch, tmp_path):
     for row in rows:  # any FID is below 1e9: both stop at their first evaluation
         cells = row.split(" | ")
         assert cells[1] == "1" and cells[2].endswith(" s") and cells[5].startswith("1: ")
+    # the Keras row's time as a multiple of the project default's (the default's row: 1.00x)
+    assert rows[0].split(" | ")[3] == "1.00x" and re.fullmatch(r"\d+\.\d\dx as long", rows[1].split(" | ")[3])
+    assert "| time vs project default |" in out
     assert "target 1e+09" in out
     assert time_to_quality.main([*argv[:-4], "--target", "0"]) == 0  # never reached: said so
     assert "not reached in 2 steps" in capsys.readouterr().out
