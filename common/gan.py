@@ -342,9 +342,7 @@ class Sampler(NamedTuple):
     images_uint8: tf.Tensor
 
 
-def build_sampler(
-    spec: ArchSpec, config: Config, reuse: bool = True, impl: LayerImpl = FLOAT32_IMPL
-) -> Sampler:
+def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler:
     """The inference generator: BN on moving statistics, no dropout; variables shared (reuse=True).
 
     Built once, before the graph is finalized: the notebook rebuilt it every 101 steps, adding a whole
@@ -356,7 +354,7 @@ def build_sampler(
             tf.constant([config.seed, SAMPLE_STREAM], tf.int64), [2], name="seed"
         )
         # quirks=original keeps dropout on at sampling time, so it needs random masks.
-        layers = Layers(impl, SeedStream(seed) if config.original_quirks else None)
+        layers = Layers(seeds=SeedStream(seed) if config.original_quirks else None)
         images = call_network(spec.generator, "generator", reuse, noise, False, config, layers)
         images_uint8 = tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
     return Sampler(noise, seed, images, images_uint8)
