@@ -11,7 +11,12 @@ from tensorflow.core.protobuf import rewriter_config_pb2
 import common.machine
 from benchmarks import levers, speed
 from benchmarks.alternatives import KerasStep, ProjectStep, keras_generator_weights, keras_models
-from benchmarks.machine import bf16_flops_per_cycle, float32_flops_per_cycle, this_machine
+from benchmarks.machine import (
+    avx512_on_256_bit_units,
+    bf16_flops_per_cycle,
+    float32_flops_per_cycle,
+    this_machine,
+)
 from common.config import PRECISIONS, Config, ConfigError
 from common.layers import LayerImpl, SeedStream, batch_norm, dropout, lrelu
 from common.sampling import Generator
@@ -140,7 +145,7 @@ def test_resolve_precision(requested, on_gpu, flags, expected):
     "flags, vendor, expected",
     [
         (AMX, "GenuineIntel", "bfloat16"),
-        (AVX512_BF16, "AuthenticAMD", "bfloat16"),  # Zen 4: issue #15's measurement, 1.74x float32
+        (AVX512_BF16, "AuthenticAMD", "bfloat16"),  # Zen 4: measured 2.0x float32 (2026-12-03)
         (AVX512_BF16, "GenuineIntel", "float32"),  # Cooper Lake stand-in: bf16 no faster
         (frozenset({"avx2", "fma"}), "AuthenticAMD", "float32"),
         (AVX512_BF16, "", "float32"),  # vendor unknown: the Intel measurement's safe choice
@@ -220,6 +225,13 @@ def test_peak_estimate_from_flags():
     assert float32_flops_per_cycle(frozenset({"avx2", "fma"})) == 32
     assert bf16_flops_per_cycle(frozenset({"amx_bf16", "avx512_bf16"})) == 2048
     assert bf16_flops_per_cycle(frozenset({"avx2"})) is None
+    # AMD Zen 4 runs 512-bit operations on 256-bit units: half the rate; Zen 3 (AVX2) and Zen 5 do not.
+    zen4 = frozenset({"avx512f", "avx2", "fma", "avx512_bf16"})
+    assert avx512_on_256_bit_units("AuthenticAMD", "25") and not avx512_on_256_bit_units("AuthenticAMD", "26")
+    assert not avx512_on_256_bit_units("GenuineIntel", "6")
+    assert float32_flops_per_cycle(zen4, half_width_avx512=True) == 32
+    assert bf16_flops_per_cycle(zen4, half_width_avx512=True) == 64
+    assert float32_flops_per_cycle(frozenset({"avx2", "fma"}), half_width_avx512=True) == 32
     assert bf16_supported(frozenset({"avx512_bf16"})) and not bf16_supported(frozenset({"avx2"}))
     machine = this_machine()
     assert machine.cores >= 1 and machine.cpu
