@@ -8,8 +8,8 @@ Peak = cores x clock x FLOPs per cycle per core. Assumptions (stated in docs/ben
   alone (vdpbf16ps, two ports, 32 pairs per vector) -> 128;
 - AMD Zen 4 (AuthenticAMD, cpu family 25 with avx512f) runs each 512-bit operation on its two 256-bit
   FMA units in turn, so one 512-bit FMA or vdpbf16ps per cycle: half the rates above (float32 32,
-  AVX-512-BF16 64). On the 2-core Zen 4 guest the project's float32 and bf16 steps then both reach 70%
-  of their peaks, where the full-width figures had said 35% and 35% (docs/benchmarks.md).
+  AVX-512-BF16 64). In the levers run on the 2-core Zen 4 guest the project's float32 and bf16 steps
+  then both reach 70% of their peaks, where the full-width figures had said 35% (docs/benchmarks.md).
 Under an oneDNN ISA cap (ONEDNN_MAX_CPU_ISA, common.machine) the flags above it count as absent, and
 `describe()` says the figures emulate such a CPU on this one.
 """
@@ -21,11 +21,11 @@ import dataclasses
 from common.machine import (
     ISA_CAP_VARIABLE,
     cpu_count,
+    cpu_family,
     cpu_flags,
     cpu_ghz,
     cpu_model,
     cpu_vendor,
-    cpuinfo_fields,
     hidden_cpu_flags,
     onednn_isa_cap,
 )
@@ -87,7 +87,7 @@ def this_machine() -> Machine:
     flags = cpu_flags()
     cap, hidden = onednn_isa_cap(), hidden_cpu_flags()
     cores, ghz = cpu_count(), cpu_ghz()
-    half_width = avx512_on_256_bit_units(cpu_vendor(), cpuinfo_fields().get("cpu family", ""))
+    half_width = avx512_on_256_bit_units(cpu_vendor(), cpu_family())
     bf16 = bf16_flops_per_cycle(flags, half_width) if bf16_supported(flags) else None
     return Machine(
         cpu=cpu_model(),

@@ -41,14 +41,19 @@ def cpu_model() -> str:
     Genoa)."""
     fields = cpuinfo_fields()
     name = fields.get("model name") or platform.processor() or platform.machine()
-    if fields.get("cpu family") and fields.get("model"):
-        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    if cpu_family() and fields.get("model"):
+        name += f" (family {cpu_family()}, model {fields['model']})"
     return name
 
 
 def cpu_vendor() -> str:
     """/proc/cpuinfo's vendor_id (GenuineIntel, AuthenticAMD, ...); empty where it is not given."""
     return cpuinfo_fields().get("vendor_id", "")
+
+
+def cpu_family() -> str:
+    """/proc/cpuinfo's "cpu family" (25: AMD Zen 3 and Zen 4; 6: most Intel cores); empty where not given."""
+    return cpuinfo_fields().get("cpu family", "")
 
 
 def hardware_cpu_flags() -> frozenset[str]:
