@@ -37,6 +37,8 @@ CANDIDATES: dict[str, list[str]] = {
     "no dropout in G or D": ["--keep-prob", "1.0"],
     "two time-scales (D lr 4x: 4e-3)": ["--d-learning-rate", "4e-3"],
     "hinge loss": ["--loss", "hinge"],
+    "top-k training, half the fakes (Sinha et al. 2020)": ["--g-top-k", "0.5"],
+    "resize-convolution upsampling": ["--upsample", "resize"],
     "learning rate linear to 0": ["--lr-decay", "linear"],
     "recipe improved": ["--recipe", "improved"],
     # the recipe as it was defined until 2026-12-03 (D kept its dropout): the older rows of docs/quality.md

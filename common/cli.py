@@ -82,6 +82,11 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
             float,
             "sample from an exponential moving average of G's weights, e.g. 0.999 (0: off)",
         ),
+        (
+            "g-top-k",
+            float,
+            "top-k training: G's loss over this share of each batch's fakes, those D scores highest",
+        ),
     ):
         field = flag.replace("-", "_")
         hyper.add_argument(f"--{flag}", type=kind, help=f"{help_text} (notebook: {getattr(defaults, field)})")

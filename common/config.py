@@ -69,6 +69,7 @@ class Config:
     d_learning_rate: float | None = None  # D's Adam learning rate (None: learning_rate; two time-scales)
     g_ema_decay: float = 0.0  # > 0: sample from an exponential moving average of G's weights
     loss: str = "bce"  # bce (sigmoid cross-entropy) or hinge
+    g_top_k: float = 1.0  # G's loss over this share of each batch's fakes, those D scores highest (1: all)
     upsample: str = "transpose"  # transpose (the notebook) or resize: see UPSAMPLES
     # reproducibility and outputs
     seed: int = 0
@@ -168,6 +169,8 @@ class Config:
                 "--g-ema samples averaged weights, whose batch-norm statistics no moving average tracked: "
                 "use --sampler-stats recalibrated"
             )
+        if not 0.0 < self.g_top_k <= 1.0:
+            raise ConfigError(f"--g-top-k must be in (0, 1] (1: every fake), got {self.g_top_k}")
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.sampler_stats not in SAMPLER_STATS:
@@ -205,6 +208,7 @@ _FLOAT_FIELDS = (
     "bn_momentum",
     "bn_epsilon",
     "g_ema_decay",
+    "g_top_k",
 )
 _OPTIONAL_FLOAT_FIELDS = ("d_learning_rate", "g_keep_prob")  # None: the setting they refine
 _INT_FIELDS = (

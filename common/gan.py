@@ -153,25 +153,47 @@ class Losses(NamedTuple):
     d_fake: tf.Tensor  # mean D(G(z))
 
 
-def hinge_losses(d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor) -> Losses:
-    """The hinge loss: D minimizes relu(1 - D(x)) + relu(1 + D(G(z))), G minimizes -D(G(z)).
+def top_k_logits(d_logits_fake: tf.Tensor, share: float) -> tf.Tensor:
+    """The ceil(share x batch) highest of D's logits for a batch of fakes: what G's loss sees under top-k
+    training (Sinha et al. 2020: the fakes D finds worst, often between two digits, are left out of G's
+    update). share 1: all of them, in their order, and no op is added."""
+    if share >= 1.0:
+        return d_logits_fake
+    with tf.name_scope("top_k_fakes"):
+        count = tf.cast(tf.shape(d_logits_fake)[0], tf.float32)
+        k = tf.maximum(tf.cast(tf.math.ceil(share * count), tf.int32), 1)
+        return tf.math.top_k(tf.reshape(d_logits_fake, [-1]), k, sorted=False).values
+
+
+def hinge_losses(
+    d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor, g_logits_fake: tf.Tensor | None = None
+) -> Losses:
+    """The hinge loss: D minimizes relu(1 - D(x)) + relu(1 + D(G(z))), G minimizes -D(G(z)) (over
+    g_logits_fake, the fakes G's loss sees: default all of d_logits_fake).
 
     D(x) and D(G(z)) are still reported as sigmoid probabilities of the logits, for the same curves.
     """
+    g_logits_fake = d_logits_fake if g_logits_fake is None else g_logits_fake
     d_loss = tf.reduce_mean(tf.nn.relu(1.0 - d_logits_real)) + tf.reduce_mean(tf.nn.relu(1.0 + d_logits_fake))
-    g_loss = -tf.reduce_mean(d_logits_fake)
+    g_loss = -tf.reduce_mean(g_logits_fake)
     d_real = tf.reduce_mean(tf.sigmoid(d_logits_real))
     d_fake = tf.reduce_mean(tf.sigmoid(d_logits_fake))
     return Losses(tf.identity(d_loss, name="d_loss"), tf.identity(g_loss, name="g_loss"), d_real, d_fake)
 
 
 def gan_losses(
-    d_logits_real: tf.Tensor, d_logits_fake: tf.Tensor, label_smoothing: float, smooth_g_target: bool = True
+    d_logits_real: tf.Tensor,
+    d_logits_fake: tf.Tensor,
+    label_smoothing: float,
+    smooth_g_target: bool = True,
+    g_logits_fake: tf.Tensor | None = None,
 ) -> Losses:
     """Sigmoid cross-entropy with one-sided label smoothing: real targets 1 - smoothing, fakes 0.
 
     As the notebook, G's target for its fakes is smoothed too, unless smooth_g_target=False (Keras: 1).
+    G's loss is over g_logits_fake (default: all of d_logits_fake; top_k_logits for top-k training).
     """
+    g_logits_fake = d_logits_fake if g_logits_fake is None else g_logits_fake
     real_target = 1.0 - label_smoothing
     g_target = real_target if smooth_g_target else 1.0
     d_loss_real = tf.reduce_mean(
@@ -184,7 +206,7 @@ def gan_losses(
     )
     g_loss = tf.reduce_mean(
         tf.nn.sigmoid_cross_entropy_with_logits(
-            logits=d_logits_fake, labels=tf.ones_like(d_logits_fake) * g_target
+            logits=g_logits_fake, labels=tf.ones_like(g_logits_fake) * g_target
         )
     )
     d_real = tf.reduce_mean(tf.sigmoid(d_logits_real))
@@ -245,10 +267,13 @@ def model_loss(
             d_logits_fake = call_network(
                 spec.discriminator, "discriminator", True, fake, True, config, layers
             )
+        g_logits_fake = top_k_logits(d_logits_fake, config.g_top_k)
         if config.loss == "hinge":
-            losses = hinge_losses(d_logits_real, d_logits_fake)
+            losses = hinge_losses(d_logits_real, d_logits_fake, g_logits_fake)
         else:
-            losses = gan_losses(d_logits_real, d_logits_fake, config.label_smoothing, spec.smooth_g_target)
+            losses = gan_losses(
+                d_logits_real, d_logits_fake, config.label_smoothing, spec.smooth_g_target, g_logits_fake
+            )
     return Tower(scope, fake, d_logits_real, d_logits_fake, losses)
 
 

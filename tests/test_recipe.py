@@ -10,7 +10,7 @@ from common.command import UsageError
 from common.config import RECIPES, Config, ConfigError
 from common.data import ImageSet
 from common.evaluate import evaluate_run
-from common.gan import hinge_losses
+from common.gan import gan_losses, hinge_losses, top_k_logits
 from common.rundir import RunDir
 from common.sampling import Generator
 from common.train import build_training_graph, train
@@ -102,6 +102,34 @@ def test_hinge_losses_closed_form():
     assert d_loss == pytest.approx(np.maximum(0, 1 - real).mean() + np.maximum(0, 1 + fake).mean())
     assert g_loss == pytest.approx(-fake.mean())
     assert d_real == pytest.approx((1 / (1 + np.exp(-real))).mean(), rel=1e-6)
+
+
+def test_top_k_training_takes_g_loss_over_the_fakes_d_scores_highest():
+    fake = np.array([[0.3], [-2.0], [1.5], [-0.1], [0.9]], np.float32)
+    real = np.zeros((5, 1), np.float32)
+    with tf.Graph().as_default(), v1.Session() as sess:
+        logits = tf.constant(fake)
+        assert top_k_logits(logits, 1.0) is logits  # share 1: the notebook's loss, no op added
+        top = top_k_logits(logits, 0.5)  # ceil(2.5) = 3 of 5
+        bce = gan_losses(tf.constant(real), logits, 0.1, g_logits_fake=top)
+        hinge = hinge_losses(tf.constant(real), logits, top)
+        plain = gan_losses(tf.constant(real), logits, 0.1)
+        # G's gradient reaches only the chosen fakes; D's loss still sees all five
+        g_grad, d_grad = tf.gradients(bce.g_loss, logits)[0], tf.gradients(bce.d_loss, logits)[0]
+        values, g_bce, g_hinge, d_bce, d_plain, g_grad, d_grad = sess.run(
+            [top, bce.g_loss, hinge.g_loss, bce.d_loss, plain.d_loss, g_grad, d_grad]
+        )
+        assert sess.run(tf.size(top_k_logits(logits, 0.01))) == 1  # never an empty loss
+    assert sorted(values) == pytest.approx([0.3, 0.9, 1.5])
+    chosen = np.array([0.3, 0.9, 1.5])
+    assert g_bce == pytest.approx(np.mean(np.log1p(np.exp(-chosen)) + 0.1 * chosen), rel=1e-6)
+    assert g_hinge == pytest.approx(-chosen.mean())
+    assert d_bce == pytest.approx(d_plain)
+    assert np.flatnonzero(g_grad.ravel()).tolist() == [0, 2, 4] and np.all(d_grad != 0)
+    with pytest.raises(ConfigError, match="--g-top-k"):
+        Config(g_top_k=0.0).validate()
+    with pytest.raises(ConfigError, match="--g-top-k"):
+        Config(g_top_k=1.5).validate()
 
 
 def test_two_time_scales_and_generator_dropout():
