@@ -39,6 +39,11 @@ CANDIDATES: dict[str, list[str]] = {
     "hinge loss": ["--loss", "hinge"],
     "top-k training, half the fakes (Sinha et al. 2020)": ["--g-top-k", "0.5"],
     "resize-convolution upsampling": ["--upsample", "resize"],
+    "spectral norm in D instead of batch norm (Miyato et al. 2018)": ["--d-norm", "spectral"],
+    "spectral norm in D beside batch norm": ["--d-norm", "both"],
+    "no label smoothing (G's target 1 as well)": ["--label-smoothing", "0"],
+    # twice the updates in the same epochs: run it with twice the --steps
+    "batch 32": ["--batch-size", "32"],
     "learning rate linear to 0": ["--lr-decay", "linear"],
     "recipe improved": ["--recipe", "improved"],
     # the recipe as it was defined until 2026-12-03 (D kept its dropout): the older rows of docs/quality.md

@@ -16,6 +16,7 @@ from typing import Any
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import (
     ARCHITECTURE_FIELDS,
+    D_NORMS,
     LOSSES,
     LR_DECAYS,
     PRECISIONS,
@@ -110,6 +111,13 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         help="how the generator doubles the image size: transpose (the notebook's stride-2 transposed "
         "convolutions) or resize (nearest-neighbour x2 + a stride-1 convolution, against checkerboard "
         "artifacts; the notebook architecture only) (default transpose)",
+    )
+    hyper.add_argument(
+        "--d-norm",
+        choices=D_NORMS,
+        help="how D's layers are normalized: batch (the notebook's batch norm on layers 2 and 3), "
+        "spectral (every kernel divided by its largest singular value, no batch norm) or both; "
+        "the notebook architecture only (default batch)",
     )
     outputs = train.add_argument_group("reproducibility and outputs")
     outputs.add_argument("--seed", type=int, help="seed of weights, data order, noise, dropout (0)")
@@ -237,7 +245,7 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         "out": default_out,
     }
     config = resolve(base, flags)
-    check_upsample(spec, config)
+    check_arch_options(spec, config)
     run = RunDir(config.out)
     check_writable_dir(run.path)
     found = run.run_files()
@@ -249,12 +257,16 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
     return spec, config, run
 
 
-def check_upsample(spec: ArchSpec, config: Config) -> None:
-    if config.upsample not in spec.upsamples:
-        raise ConfigError(
-            f"--upsample {config.upsample} is not available for arch {spec.name!r}, which offers "
-            f"{', '.join(spec.upsamples)}"
-        )
+def check_arch_options(spec: ArchSpec, config: Config) -> None:
+    """Refuse a setting the architecture's networks never read, rather than ignore it silently."""
+    for flag, value, offered in (
+        ("upsample", config.upsample, spec.upsamples),
+        ("d-norm", config.d_norm, spec.d_norms),
+    ):
+        if value not in offered:
+            raise ConfigError(
+                f"--{flag} {value} is not available for arch {spec.name!r}, which offers {', '.join(offered)}"
+            )
 
 
 def command_train(args: argparse.Namespace, module: DatasetModule) -> int:

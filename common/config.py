@@ -26,6 +26,10 @@ LOSSES = ("bce", "hinge")
 # or a nearest-neighbour resize x2 followed by a stride-1 convolution, the standard cure for the
 # checkerboard artifacts of a kernel (3) that the stride (2) does not divide (common/notebook.py).
 UPSAMPLES = ("transpose", "resize")
+# How the notebook discriminator keeps its layers in check: batch norm on layers 2 and 3 (the notebook),
+# spectral normalization of every kernel instead (Miyato et al. 2018, as SNGAN's D: no batch norm), or
+# both (common/layers.py: spectral_normalize; common/notebook.py: discriminator).
+D_NORMS = ("batch", "spectral", "both")
 # Named sets of settings over the notebook's, `train --recipe NAME` (flags given beside it still win).
 # "improved" is what benchmarks.recipes measured best for the notebook's own networks at the 5-epoch
 # MNIST budget: docs/quality.md has each ingredient's effect over seeds and the commands. A dataset
@@ -71,6 +75,7 @@ class Config:
     loss: str = "bce"  # bce (sigmoid cross-entropy) or hinge
     g_top_k: float = 1.0  # G's loss over this share of each batch's fakes, those D scores highest (1: all)
     upsample: str = "transpose"  # transpose (the notebook) or resize: see UPSAMPLES
+    d_norm: str = "batch"  # batch (the notebook), spectral or both: see D_NORMS
     # reproducibility and outputs
     seed: int = 0
     deterministic: bool = True  # TF op determinism: bit-exact resume and reruns; off is a little faster
@@ -156,6 +161,8 @@ class Config:
             raise ConfigError(f"--quirks must be fixed or original, got {self.quirks!r}")
         if self.upsample not in UPSAMPLES:
             raise ConfigError(f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
+        if self.d_norm not in D_NORMS:
+            raise ConfigError(f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.g_keep_prob is not None and not 0.0 < self.g_keep_prob <= 1.0:
@@ -228,9 +235,9 @@ _UPPER_LIMITS = {
 # Settings that define the graph's variables or the data it learns: a checkpoint only fits a run that
 # agrees on all of them, so --resume refuses to change them.
 # (upsample: a resize generator has convolution kernels where the notebook has transposed ones;
-# g_ema_decay: the average's variables.)
+# g_ema_decay: the average's variables; d_norm: D's batch-norm and power-iteration variables.)
 ARCHITECTURE_FIELDS = (
-    "dataset", "arch", "class_label", "noise_dim", "quirks", "upsample", "g_ema_decay",
+    "dataset", "arch", "class_label", "noise_dim", "quirks", "upsample", "g_ema_decay", "d_norm",
 )  # fmt: skip
 # Settings the data order and the noise are drawn from: changing them on --resume would silently make
 # another run than the one that never stopped, so --resume refuses them too.

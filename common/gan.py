@@ -44,6 +44,7 @@ class ArchSpec:
     smooth_g_target: G's target is smoothed like D's real target (the notebook), or stays 1 (Keras).
     upsamples: the values of Config.upsample its generator implements (the notebook's both); any other
     is refused rather than silently ignored by a generator that never reads it.
+    d_norms: the values of Config.d_norm its discriminator implements (the notebook's all three).
     """
 
     name: str
@@ -57,6 +58,7 @@ class ArchSpec:
     g_noise_batches: int = 1
     smooth_g_target: bool = True
     upsamples: tuple[str, ...] = ("transpose",)
+    d_norms: tuple[str, ...] = ("batch",)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -230,6 +232,9 @@ class Tower(NamedTuple):
 def call_network(
     net: Network, scope: str, reuse: bool, x: tf.Tensor, training: Training, config: Config, layers: Layers
 ) -> tf.Tensor:
+    """net(x) in variable scope `scope`; D's layers spectrally normalized where config.d_norm asks."""
+    if scope == "discriminator" and config.d_norm in ("spectral", "both"):
+        layers = layers.with_spectral_norm(training)
     with v1.variable_scope(scope, reuse=reuse):
         return net(x, training, config, layers)
 

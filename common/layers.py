@@ -19,6 +19,10 @@ import tensorflow as tf
 v1 = tf.compat.v1
 
 UPDATE_OPS = v1.GraphKeys.UPDATE_OPS
+# Graph collections "spectral_norm/<tower>/<kernel>/<training|inference>" hold the spectrally normalized
+# kernel built there, so that D called twice in one tower (real, fake) reads its power-iteration vector
+# once: see spectral_normalize. (A collection of tensors, so that the saver's meta graph can write it.)
+SPECTRAL_NORM_KERNELS = "spectral_norm"
 Training = bool | tf.Tensor  # a Python bool, or a scalar bool tensor decided at run time
 
 
@@ -65,12 +69,16 @@ class LayerImpl:
 FLOAT32_IMPL = LayerImpl().for_precision("float32")
 
 
-def dense(x: tf.Tensor, units: int, name: str, use_bias: bool = True) -> tf.Tensor:
-    """`x @ kernel + bias` on a 2-D input."""
+def dense(
+    x: tf.Tensor, units: int, name: str, use_bias: bool = True, spectral_norm: bool | None = None
+) -> tf.Tensor:
+    """`x @ kernel + bias` on a 2-D input. spectral_norm True/False: the kernel spectrally normalized
+    (spectral_normalize) in training mode or not; None: as it is."""
     with v1.variable_scope(name):
         kernel = v1.get_variable(
             "kernel", [int(x.shape[-1]), units], initializer=v1.glorot_uniform_initializer()
         )
+        kernel = kernel if spectral_norm is None else spectral_normalize(kernel, spectral_norm)
         y = tf.matmul(x, kernel)
         if use_bias:
             y = tf.nn.bias_add(y, v1.get_variable("bias", [units], initializer=v1.zeros_initializer()))
@@ -86,11 +94,13 @@ def conv2d(
     name: str,
     use_bias: bool = True,
     impl: LayerImpl = FLOAT32_IMPL,
+    spectral_norm: bool | None = None,
 ) -> tf.Tensor:
-    """NHWC convolution, `tf.layers.conv2d` style."""
+    """NHWC convolution, `tf.layers.conv2d` style; spectral_norm as for `dense`."""
     with v1.variable_scope(name):
         shape = [kernel_size, kernel_size, int(x.shape[-1]), filters]
         kernel = v1.get_variable("kernel", shape, initializer=v1.glorot_uniform_initializer())
+        kernel = kernel if spectral_norm is None else spectral_normalize(kernel, spectral_norm)
         if impl.matmul_filter_grad:
             y = _conv2d_matmul_filter_grad(x, kernel, strides, padding.upper())
         else:
@@ -116,8 +126,10 @@ def conv2d_transpose(
     name: str,
     use_bias: bool = True,
     impl: LayerImpl = FLOAT32_IMPL,
+    spectral_norm: bool | None = None,
 ) -> tf.Tensor:
-    """NHWC transposed convolution; the kernel is [k, k, out, in] as `tf.nn.conv2d_transpose` wants."""
+    """NHWC transposed convolution; the kernel is [k, k, out, in] as `tf.nn.conv2d_transpose` wants.
+    spectral_norm as for `dense` (the matrix is then [k k out, in])."""
     with v1.variable_scope(name):
         height, width, channels = (int(d) for d in x.shape[1:])
         kernel = v1.get_variable(
@@ -125,6 +137,7 @@ def conv2d_transpose(
             [kernel_size, kernel_size, filters, channels],
             initializer=v1.glorot_uniform_initializer(),
         )
+        kernel = kernel if spectral_norm is None else spectral_normalize(kernel, spectral_norm)
         out_h = transposed_output_size(height, kernel_size, strides, padding)
         out_w = transposed_output_size(width, kernel_size, strides, padding)
         output_shape = tf.stack([tf.shape(x)[0], out_h, out_w, filters])
@@ -138,6 +151,42 @@ def conv2d_transpose(
         if use_bias:
             y = tf.nn.bias_add(y, v1.get_variable("bias", [filters], initializer=v1.zeros_initializer()))
         return y
+
+
+def spectral_normalize(kernel: tf.Variable, training: bool) -> tf.Tensor:
+    """kernel / sigma, sigma its largest singular value as a [fan_in, fan_out] matrix W (Miyato et al.
+    2018): every layer of D is then at most 1-Lipschitz in its input, whatever the optimizer does.
+
+    sigma is estimated by one power iteration per step from a persistent unit vector `u` [fan_out]
+    (a non-trainable variable beside the kernel, so checkpoints carry it):
+        v = W u / |W u|,  u' = W^T v / |W^T v|,  sigma = u' . W^T v,
+    with u' and v held constant for the gradient (it flows through sigma). In training mode the update
+    u <- u' is an op *added to* UPDATE_OPS, exactly like batch norm's moving averages: it runs only
+    where a train op waits for it (D's); training=False reads u and adds nothing.
+    The products are elementwise sums, not MatMuls, so that bf16's rewrite leaves sigma in float32.
+    A kernel normalized a second time in the same tower (D on real, then on fake) returns the first
+    result: one read of u and one update per tower, so the order of the two never races.
+    """
+    tower = v1.get_default_graph().get_name_scope().split("/")[0]
+    mode = "training" if training else "inference"
+    collection = f"{SPECTRAL_NORM_KERNELS}/{tower}/{kernel.op.name}/{mode}"
+    built = v1.get_collection(collection)
+    if built:
+        return built[0]
+    with v1.variable_scope("spectral_norm"):
+        fan_out = int(kernel.shape[-1])
+        matrix = tf.reshape(kernel, [-1, fan_out])
+        u = v1.get_variable("u", [fan_out], initializer=v1.random_normal_initializer(), trainable=False)
+        u_value = tf.math.l2_normalize(u.read_value())
+        v = tf.stop_gradient(tf.math.l2_normalize(tf.reduce_sum(matrix * u_value, axis=1)))
+        w_t_v = tf.reduce_sum(matrix * v[:, None], axis=0)
+        u_next = tf.stop_gradient(tf.math.l2_normalize(w_t_v))
+        sigma = tf.reduce_sum(u_next * w_t_v, name="sigma")
+        if training:
+            v1.add_to_collection(UPDATE_OPS, v1.assign(u, u_next, name="update_u"))
+        normalized = tf.identity(kernel / sigma, name="normalized_kernel")
+    v1.add_to_collection(collection, normalized)
+    return normalized
 
 
 def image_patches(x: tf.Tensor, kernel_size: int, strides: int, padding: str) -> tf.Tensor:
@@ -375,24 +424,41 @@ class Layers:
     implementation choice and the dropout seeds arrive as this one explicit argument.
     """
 
-    def __init__(self, impl: LayerImpl = FLOAT32_IMPL, seeds: SeedStream | None = None) -> None:
+    def __init__(
+        self,
+        impl: LayerImpl = FLOAT32_IMPL,
+        seeds: SeedStream | None = None,
+        spectral_norm: bool | None = None,
+    ) -> None:
         self.impl = impl
         self.seeds = seeds
+        self.spectral_norm = spectral_norm  # None: kernels as they are; True/False: spectral_normalize
+
+    def with_spectral_norm(self, training: Training) -> Layers:
+        """These layers with every kernel spectrally normalized, in training mode or not (a Python bool:
+        u's update is added at build time, like batch norm's)."""
+        if not isinstance(training, bool):
+            raise TypeError("spectral normalization needs training as a Python bool")
+        return type(self)(self.impl, self.seeds, training)
 
     def dense(self, x: tf.Tensor, units: int, name: str, use_bias: bool = True) -> tf.Tensor:
-        return dense(x, units, name, use_bias)
+        return dense(x, units, name, use_bias, self.spectral_norm)
 
     def conv2d(
         self, x: tf.Tensor, filters: int, kernel_size: int, strides: int, padding: str, name: str,
         use_bias: bool = True,
     ) -> tf.Tensor:  # fmt: skip
-        return conv2d(x, filters, kernel_size, strides, padding, name, use_bias, self.impl)
+        return conv2d(
+            x, filters, kernel_size, strides, padding, name, use_bias, self.impl, self.spectral_norm
+        )
 
     def conv2d_transpose(
         self, x: tf.Tensor, filters: int, kernel_size: int, strides: int, padding: str, name: str,
         use_bias: bool = True,
     ) -> tf.Tensor:  # fmt: skip
-        return conv2d_transpose(x, filters, kernel_size, strides, padding, name, use_bias, self.impl)
+        return conv2d_transpose(
+            x, filters, kernel_size, strides, padding, name, use_bias, self.impl, self.spectral_norm
+        )
 
     def batch_norm(
         self, x: tf.Tensor, training: Training, name: str, momentum: float = 0.99, epsilon: float = 1e-3

@@ -55,6 +55,7 @@ NOTEBOOK = ArchSpec(
     schedule="g_then_d",  # the notebook's two sess.run calls: G's update, then D's
     d_batches="separate",  # D called on the real batch and on the fake batch
     upsamples=("transpose", "resize"),  # --upsample: common/notebook.py
+    d_norms=("batch", "spectral", "both"),  # --d-norm: common/notebook.py
     description="The notebook's DCGAN: dense to 4x4x512, three transposed convolutions; conv D.",
 )
 ARCHITECTURES: dict[str, ArchSpec] = {NOTEBOOK.name: NOTEBOOK, **OTHER_ARCHITECTURES}

@@ -66,7 +66,7 @@ class InPlaceLayers(Layers):
 
 def in_place(network: Network) -> Network:
     return lambda x, training, config, layers: network(
-        x, training, config, InPlaceLayers(layers.impl, layers.seeds)
+        x, training, config, InPlaceLayers(layers.impl, layers.seeds, layers.spectral_norm)
     )
 
 
