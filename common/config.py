@@ -95,6 +95,14 @@ class Config:
         return self.quirks == "original"
 
     @property
+    def d_batch_norm(self) -> bool:  # D's layers 2 and 3 have batch norm (--d-norm batch or both)
+        return self.d_norm != "spectral"
+
+    @property
+    def d_spectral_norm(self) -> bool:  # D's kernels are spectrally normalized (--d-norm spectral or both)
+        return self.d_norm != "batch"
+
+    @property
     def generator_keep_prob(self) -> float:
         return self.keep_prob if self.g_keep_prob is None else self.g_keep_prob
 

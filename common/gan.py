@@ -157,8 +157,8 @@ class Losses(NamedTuple):
 
 def top_k_logits(d_logits_fake: tf.Tensor, share: float) -> tf.Tensor:
     """The ceil(share x batch) highest of D's logits for a batch of fakes: what G's loss sees under top-k
-    training (Sinha et al. 2020: the fakes D finds worst, often between two digits, are left out of G's
-    update). share 1: all of them, in their order, and no op is added."""
+    training (Sinha et al. 2020: the fakes D finds worst are left out of G's update; docs/quality.md
+    measures it). share 1: all of them, in their order, and no op is added."""
     if share >= 1.0:
         return d_logits_fake
     with tf.name_scope("top_k_fakes"):
@@ -233,7 +233,7 @@ def call_network(
     net: Network, scope: str, reuse: bool, x: tf.Tensor, training: Training, config: Config, layers: Layers
 ) -> tf.Tensor:
     """net(x) in variable scope `scope`; D's layers spectrally normalized where config.d_norm asks."""
-    if scope == "discriminator" and config.d_norm in ("spectral", "both"):
+    if scope == "discriminator" and config.d_spectral_norm:
         layers = layers.with_spectral_norm(training)
     with v1.variable_scope(scope, reuse=reuse):
         return net(x, training, config, layers)

@@ -69,16 +69,25 @@ class LayerImpl:
 FLOAT32_IMPL = LayerImpl().for_precision("float32")
 
 
+def layer_kernel(shape: list[int], spectral_norm: bool | None) -> tf.Tensor:
+    """The layer's Glorot-uniform `kernel` variable, spectrally normalized (spectral_normalize) in
+    training mode (True) or not (False), or as it is (None)."""
+    kernel = v1.get_variable("kernel", shape, initializer=v1.glorot_uniform_initializer())
+    return kernel if spectral_norm is None else spectral_normalize(kernel, spectral_norm)
+
+
+def tower_name() -> str:
+    """The top-level name scope being built in: one tower of the step (model_loss's `scope`)."""
+    return v1.get_default_graph().get_name_scope().split("/")[0]
+
+
 def dense(
     x: tf.Tensor, units: int, name: str, use_bias: bool = True, spectral_norm: bool | None = None
 ) -> tf.Tensor:
     """`x @ kernel + bias` on a 2-D input. spectral_norm True/False: the kernel spectrally normalized
     (spectral_normalize) in training mode or not; None: as it is."""
     with v1.variable_scope(name):
-        kernel = v1.get_variable(
-            "kernel", [int(x.shape[-1]), units], initializer=v1.glorot_uniform_initializer()
-        )
-        kernel = kernel if spectral_norm is None else spectral_normalize(kernel, spectral_norm)
+        kernel = layer_kernel([int(x.shape[-1]), units], spectral_norm)
         y = tf.matmul(x, kernel)
         if use_bias:
             y = tf.nn.bias_add(y, v1.get_variable("bias", [units], initializer=v1.zeros_initializer()))
@@ -98,9 +107,7 @@ def conv2d(
 ) -> tf.Tensor:
     """NHWC convolution, `tf.layers.conv2d` style; spectral_norm as for `dense`."""
     with v1.variable_scope(name):
-        shape = [kernel_size, kernel_size, int(x.shape[-1]), filters]
-        kernel = v1.get_variable("kernel", shape, initializer=v1.glorot_uniform_initializer())
-        kernel = kernel if spectral_norm is None else spectral_normalize(kernel, spectral_norm)
+        kernel = layer_kernel([kernel_size, kernel_size, int(x.shape[-1]), filters], spectral_norm)
         if impl.matmul_filter_grad:
             y = _conv2d_matmul_filter_grad(x, kernel, strides, padding.upper())
         else:
@@ -132,12 +139,7 @@ def conv2d_transpose(
     spectral_norm as for `dense` (the matrix is then [k k out, in])."""
     with v1.variable_scope(name):
         height, width, channels = (int(d) for d in x.shape[1:])
-        kernel = v1.get_variable(
-            "kernel",
-            [kernel_size, kernel_size, filters, channels],
-            initializer=v1.glorot_uniform_initializer(),
-        )
-        kernel = kernel if spectral_norm is None else spectral_normalize(kernel, spectral_norm)
+        kernel = layer_kernel([kernel_size, kernel_size, filters, channels], spectral_norm)
         out_h = transposed_output_size(height, kernel_size, strides, padding)
         out_w = transposed_output_size(width, kernel_size, strides, padding)
         output_shape = tf.stack([tf.shape(x)[0], out_h, out_w, filters])
@@ -167,9 +169,8 @@ def spectral_normalize(kernel: tf.Variable, training: bool) -> tf.Tensor:
     A kernel normalized a second time in the same tower (D on real, then on fake) returns the first
     result: one read of u and one update per tower, so the order of the two never races.
     """
-    tower = v1.get_default_graph().get_name_scope().split("/")[0]
     mode = "training" if training else "inference"
-    collection = f"{SPECTRAL_NORM_KERNELS}/{tower}/{kernel.op.name}/{mode}"
+    collection = f"{SPECTRAL_NORM_KERNELS}/{tower_name()}/{kernel.op.name}/{mode}"
     built = v1.get_collection(collection)
     if built:
         return built[0]
@@ -336,7 +337,7 @@ def _add_moving_average_updates(
     moving averages. Unordered, they race: the result depends on which runs first, so two identical
     runs drift apart. The updates of the same top-level name scope (one tower) are chained in call order.
     """
-    tower = v1.get_default_graph().get_name_scope().split("/")[0]
+    tower = tower_name()
     variables = {moving_mean.handle.op.name, moving_variance.handle.op.name}
     earlier = [
         update.op  # (assign_sub on a resource variable returns the variable; .op is the assignment)

@@ -89,7 +89,6 @@ def discriminator(images: tf.Tensor, training: Training, config: Config, layers:
     """
     alpha, keep_prob = config.lrelu_alpha, config.keep_prob
     bn = {"momentum": config.bn_momentum, "epsilon": config.bn_epsilon}
-    batch_norm = config.d_norm != "spectral"
 
     # 14 x 14 x 128 (16 x 16 x 128)
     layer1 = layers.conv2d(images, 128, 3, strides=2, padding="same", name="conv1")
@@ -98,14 +97,14 @@ def discriminator(images: tf.Tensor, training: Training, config: Config, layers:
 
     # 7 x 7 x 256 (8 x 8 x 256)
     layer2 = layers.conv2d(layer1, 256, 3, strides=2, padding="same", name="conv2")
-    if batch_norm:
+    if config.d_batch_norm:
         layer2 = layers.batch_norm(layer2, training, "batch_norm2", **bn)
     layer2 = layers.lrelu(layer2, alpha)
     layer2 = layers.dropout(layer2, keep_prob, training)
 
     # 4 x 4 x 512
     layer3 = layers.conv2d(layer2, 512, 3, strides=2, padding="same", name="conv3")
-    if batch_norm:
+    if config.d_batch_norm:
         layer3 = layers.batch_norm(layer3, training, "batch_norm3", **bn)
     if not config.original_quirks:
         # The notebook wrote `layers = tf.maximum(alpha * layer3, layer3)`: a typo that lost this lrelu.

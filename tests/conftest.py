@@ -54,6 +54,15 @@ def synthetic_images(n: int, shape: tuple[int, int, int], seed: int) -> tuple[np
     return images, labels.astype(np.uint8)
 
 
+def random_digit_set(n: int = 64, seed: int = 0):
+    """n uniformly random 28x28x1 uint8 images, all labelled 0: an in-memory MNIST-shaped ImageSet for
+    tests that call `train` directly."""
+    from common.data import ImageSet
+
+    images = np.random.default_rng(seed).integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
+    return ImageSet(images, np.zeros(n, np.int64), tuple("0123456789"), "synthetic")
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """An IDX file of uint8 `array` (magic 0x08 + ndim, then the dimensions, big-endian)."""
     return (

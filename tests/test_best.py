@@ -7,14 +7,14 @@ import pytest
 import tensorflow as tf
 
 from common.config import Config
-from common.data import ImageSet
 from common.rundir import RunDir, RunDirError
 from common.train import train
 from dcgan_mnist.__main__ import cli
 from dcgan_mnist.model import NOTEBOOK
+from tests.conftest import random_digit_set
 
-IMAGES = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
-DATA = ImageSet(IMAGES, np.zeros(64, np.int64), tuple("0123456789"), "synthetic")
+DATA = random_digit_set()
+IMAGES = DATA.images
 
 
 class ScriptedFid:

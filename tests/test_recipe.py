@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from common.command import UsageError
 from common.config import RECIPES, Config, ConfigError
-from common.data import ImageSet
 from common.evaluate import evaluate_run
 from common.gan import gan_losses, hinge_losses, top_k_logits
 from common.rundir import RunDir
@@ -16,11 +15,11 @@ from common.sampling import Generator
 from common.train import build_training_graph, train
 from dcgan_mnist.__main__ import cli as mnist_cli
 from dcgan_mnist.model import NOTEBOOK
-from tests.conftest import synthetic_mnist_dir
+from tests.conftest import random_digit_set, synthetic_mnist_dir
 
 v1 = tf.compat.v1
-IMAGES = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
-DATA = ImageSet(IMAGES, np.zeros(64, np.int64), tuple("0123456789"), "synthetic")
+DATA = random_digit_set()
+IMAGES = DATA.images
 SYNTHETIC = [
     "--data-dir",
     synthetic_mnist_dir(),

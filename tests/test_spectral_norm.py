@@ -8,17 +8,16 @@ import pytest
 import tensorflow as tf
 
 from common.config import Config, ConfigError
-from common.data import ImageSet
 from common.layers import UPDATE_OPS, spectral_normalize
 from common.rundir import RunDir
 from common.train import build_training_graph, train
 from dcgan_mnist.__main__ import cli as mnist_cli
 from dcgan_mnist.model import NOTEBOOK
-from tests.conftest import synthetic_mnist_dir
+from tests.conftest import random_digit_set, synthetic_mnist_dir
 
 v1 = tf.compat.v1
-IMAGES = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
-DATA = ImageSet(IMAGES, np.zeros(64, np.int64), tuple("0123456789"), "synthetic")
+DATA = random_digit_set()
+IMAGES = DATA.images
 D_LAYERS = ("conv1", "conv2", "conv3", "logits")
 
 
@@ -49,14 +48,10 @@ def test_power_iteration_converges_to_the_largest_singular_value():
     np.testing.assert_allclose(inferred, result, rtol=1e-5)  # training=False reads the same u, no update
 
 
-def spectral_graph(d_norm: str):
-    config = Config(batch_size=16, d_norm=d_norm, precision="float32")
-    return config, *build_training_graph(NOTEBOOK, config, len(IMAGES))
-
-
 @pytest.mark.parametrize("d_norm, batch_norm", [("spectral", False), ("both", True)])
 def test_u_updates_wait_in_d_s_update_ops_and_are_checkpointed_variables(d_norm, batch_norm):
-    _, graph, gan = spectral_graph(d_norm)
+    config = Config(batch_size=16, d_norm=d_norm, precision="float32")
+    graph, gan = build_training_graph(NOTEBOOK, config, len(IMAGES))
     with graph.as_default():
         u_variables = [v for v in v1.global_variables() if v.op.name.endswith("spectral_norm/u")]
         u = {v.op.name for v in u_variables}
