@@ -44,10 +44,13 @@ CANDIDATES: dict[str, list[str]] = {
     "no label smoothing (G's target 1 as well)": ["--label-smoothing", "0"],
     # twice the updates in the same epochs: run it with twice the --steps
     "batch 32": ["--batch-size", "32"],
+    "categorical code of 10 values (InfoGAN, Chen et al. 2016)": ["--info-codes", "10"],
     "learning rate linear to 0": ["--lr-decay", "linear"],
     "recipe improved": ["--recipe", "improved"],
-    # the recipe as it was defined until 2026-12-03 (D kept its dropout): the older rows of docs/quality.md
-    "recipe improved of 2026-12-01": ["--recipe", "improved", "--keep-prob", "0.8"],
+    # the recipe as it was defined before, so that the older rows of docs/quality.md stay reproducible:
+    # until 2026-12-06 without the categorical code, until 2026-12-03 with D's dropout as well
+    "recipe improved of 2026-12-03": ["--recipe", "improved", "--info-codes", "0"],
+    "recipe improved of 2026-12-01": ["--recipe", "improved", "--info-codes", "0", "--keep-prob", "0.8"],
 }
 
 # --dataset -> (the dataset module whose `train` runs, its flags for that data set)

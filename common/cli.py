@@ -119,6 +119,12 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         "spectral (every kernel divided by its largest singular value, no batch norm) or both; "
         "the notebook architecture only (default batch)",
     )
+    hyper.add_argument(
+        "--info-codes",
+        type=int,
+        help="z also holds a categorical code of this many values that D's extra head learns to read "
+        "back from G's images (InfoGAN); the notebook architecture only (default 0: off)",
+    )
     outputs = train.add_argument_group("reproducibility and outputs")
     outputs.add_argument("--seed", type=int, help="seed of weights, data order, noise, dropout (0)")
     for flag, help_text in (
@@ -176,6 +182,12 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
         choices=WEIGHTS,
         help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
         "(default: what the run samples from)",
+    )
+    sample.add_argument(
+        "--by-code",
+        action="store_true",
+        help="runs trained with --info-codes K: K rows, one per code value, each row the same n // K "
+        "noise vectors",
     )
     return parser
 
@@ -267,6 +279,8 @@ def check_arch_options(spec: ArchSpec, config: Config) -> None:
             raise ConfigError(
                 f"--{flag} {value} is not available for arch {spec.name!r}, which offers {', '.join(offered)}"
             )
+    if config.info_codes and not spec.info_codes:
+        raise ConfigError(f"--info-codes is not available for arch {spec.name!r}: its D has no code head")
 
 
 def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
@@ -305,6 +319,7 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
 
 
 def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
+    from common.gan import code_rows_noise
     from common.sampling import Generator, weights_config, write_images
 
     out = Path(args.out)
@@ -327,9 +342,18 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = run.resolve_checkpoint(args.checkpoint)
     sampled, weights = weights_config(config, args.weights)
+    seed = config.seed if args.seed is None else args.seed
+    columns = None
+    if args.by_code:
+        if not config.info_codes:
+            raise UsageError(f"--by-code: {run.path} was trained without --info-codes, so z holds no code")
+        columns = max(args.n // config.info_codes, 1)
     with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
-        images = generator.generate(args.n, config.seed if args.seed is None else args.seed)
-    write_images(images, out)
+        if args.by_code:
+            images = generator.images(code_rows_noise(config, columns, seed))
+        else:
+            images = generator.generate(args.n, seed)
+    write_images(images, out, columns)
     source = f"{generator.checkpoint}, {weights} weights, {generator.sampler_stats} statistics"
     print(f"wrote {len(images)} images to {out} (from {source})")
     return 0

@@ -30,13 +30,15 @@ UPSAMPLES = ("transpose", "resize")
 # spectral normalization of every kernel instead (Miyato et al. 2018, as SNGAN's D: no batch norm), or
 # both (common/layers.py: spectral_normalize; common/notebook.py: discriminator).
 D_NORMS = ("batch", "spectral", "both")
+# --info-codes: the most values a categorical latent code may take (a one-hot block of z; common.gan).
+MAX_INFO_CODES = 1_000
 # Named sets of settings over the notebook's, `train --recipe NAME` (flags given beside it still win).
 # "improved" is what benchmarks.recipes measured best for the notebook's own networks at the 5-epoch
 # MNIST budget: docs/quality.md has each ingredient's effect over seeds and the commands. A dataset
 # module may change a recipe where its data measured otherwise (DatasetModule.recipe_overrides).
 RECIPES: dict[str, dict[str, Any]] = {
     "notebook": {},
-    "improved": {"g_ema_decay": 0.999, "g_keep_prob": 1.0, "keep_prob": 1.0},
+    "improved": {"g_ema_decay": 0.999, "g_keep_prob": 1.0, "keep_prob": 1.0, "info_codes": 10},
 }
 
 
@@ -76,6 +78,9 @@ class Config:
     g_top_k: float = 1.0  # G's loss over this share of each batch's fakes, those D scores highest (1: all)
     upsample: str = "transpose"  # transpose (the notebook) or resize: see UPSAMPLES
     d_norm: str = "batch"  # batch (the notebook), spectral or both: see D_NORMS
+    # > 0: z also holds a categorical code of this many values, which D's extra head must recover from
+    # G's images (InfoGAN, Chen et al. 2016): common.gan.info_loss; 0: off (the notebook)
+    info_codes: int = 0
     # reproducibility and outputs
     seed: int = 0
     deterministic: bool = True  # TF op determinism: bit-exact resume and reruns; off is a little faster
@@ -101,6 +106,10 @@ class Config:
     @property
     def d_spectral_norm(self) -> bool:  # D's kernels are spectrally normalized (--d-norm spectral or both)
         return self.d_norm != "batch"
+
+    @property
+    def latent_dim(self) -> int:  # the width of z: the noise, then the categorical code's one-hot block
+        return self.noise_dim + self.info_codes
 
     @property
     def generator_keep_prob(self) -> float:
@@ -171,6 +180,8 @@ class Config:
             raise ConfigError(f"--upsample must be one of {', '.join(UPSAMPLES)}, got {self.upsample!r}")
         if self.d_norm not in D_NORMS:
             raise ConfigError(f"--d-norm must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}")
+        if self.info_codes != 0 and not 2 <= self.info_codes <= MAX_INFO_CODES:
+            raise ConfigError(f"--info-codes must be 0 (off) or 2 to {MAX_INFO_CODES}, got {self.info_codes}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.g_keep_prob is not None and not 0.0 < self.g_keep_prob <= 1.0:
@@ -228,7 +239,7 @@ _FLOAT_FIELDS = (
 _OPTIONAL_FLOAT_FIELDS = ("d_learning_rate", "g_keep_prob")  # None: the setting they refine
 _INT_FIELDS = (
     "epochs", "max_steps", "batch_size", "noise_dim", "seed", "log_every", "sample_every",
-    "checkpoint_every", "keep_checkpoints", "grid_size", "eval_every", "eval_samples",
+    "checkpoint_every", "keep_checkpoints", "grid_size", "eval_every", "eval_samples", "info_codes",
 )  # fmt: skip
 # Far above any DCGAN setting, far below what exhausts memory in the graph or in one sess.run: a run
 # past them would fail at step 1 (or crawl) instead of at the command line.
@@ -243,9 +254,11 @@ _UPPER_LIMITS = {
 # Settings that define the graph's variables or the data it learns: a checkpoint only fits a run that
 # agrees on all of them, so --resume refuses to change them.
 # (upsample: a resize generator has convolution kernels where the notebook has transposed ones;
-# g_ema_decay: the average's variables; d_norm: D's batch-norm and power-iteration variables.)
+# g_ema_decay: the average's variables; d_norm: D's batch-norm and power-iteration variables;
+# info_codes: the width of G's first kernel and of D's logits.)
 ARCHITECTURE_FIELDS = (
     "dataset", "arch", "class_label", "noise_dim", "quirks", "upsample", "g_ema_decay", "d_norm",
+    "info_codes",
 )  # fmt: skip
 # Settings the data order and the noise are drawn from: changing them on --resume would silently make
 # another run than the one that never stopped, so --resume refuses them too.

@@ -28,7 +28,7 @@ SCHEDULES = ("g_then_d", "d_then_g", "simultaneous")
 # Stream ids folded into (seed, step) so noise, dropout and data order never share random numbers; the
 # sample grids and the evaluator's noise have their own streams too.
 NOISE_STREAM, FIRST_TOWER_STREAM, SECOND_TOWER_STREAM, SHUFFLE_STREAM, SAMPLE_STREAM = 1, 2, 3, 4, 5
-EVAL_STREAM, RECALIBRATION_STREAM = 6, 7
+EVAL_STREAM, RECALIBRATION_STREAM, CODE_STREAM = 6, 7, 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +45,8 @@ class ArchSpec:
     upsamples: the values of Config.upsample its generator implements (the notebook's both); any other
     is refused rather than silently ignored by a generator that never reads it.
     d_norms: the values of Config.d_norm its discriminator implements (the notebook's all three).
+    info_codes: its discriminator returns the categorical code's logits beside its own (Config.info_codes:
+    1 + info_codes columns), so --info-codes can train it; other architectures refuse the flag.
     """
 
     name: str
@@ -59,6 +61,7 @@ class ArchSpec:
     smooth_g_target: bool = True
     upsamples: tuple[str, ...] = ("transpose",)
     d_norms: tuple[str, ...] = ("batch",)
+    info_codes: bool = False
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -72,7 +75,7 @@ class ArchSpec:
 # ---------------------------------------------------------------------------------------------- inputs
 class Inputs(NamedTuple):
     real_images: tf.Tensor  # [None, H, W, C] in [-1, 1]; defaults to this step's batch, sliced in-graph
-    noise: tf.Tensor  # [None, noise_dim]; defaults to this step's noise, drawn from (seed, step)
+    noise: tf.Tensor  # [None, latent_dim]; defaults to this step's z (noise, code), drawn from (seed, step)
     global_step: tf.Variable
     epoch: tf.Tensor
     steps_per_epoch: int
@@ -85,6 +88,18 @@ def draw_noise(shape: tf.Tensor | list, seed: tf.Tensor, kind: str) -> tf.Tensor
     if kind == "normal":
         return tf.random.stateless_normal(shape, seed=seed)
     return tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
+
+
+def draw_latent(rows: int, config: Config, step_seed: tf.Tensor) -> tf.Tensor:
+    """z for one step: `rows` noise vectors, then, with --info-codes K, a one-hot block of K uniformly
+    drawn code values (from a stream of its own, so the noise is the same with and without codes)."""
+    noise_seed = tf.random.experimental.stateless_fold_in(step_seed, NOISE_STREAM)
+    noise = draw_noise([rows, config.noise_dim], noise_seed, config.noise)
+    if not config.info_codes:
+        return noise
+    code_seed = tf.random.experimental.stateless_fold_in(step_seed, CODE_STREAM)
+    codes = tf.random.stateless_uniform([rows], code_seed, minval=0, maxval=config.info_codes, dtype=tf.int64)
+    return tf.concat([noise, tf.one_hot(codes, config.info_codes, dtype=noise.dtype)], axis=1)
 
 
 def scale_images(images_uint8: tf.Tensor) -> tf.Tensor:
@@ -131,10 +146,9 @@ def model_inputs(
         real_images = v1.placeholder_with_default(batch, [None, *image_shape], name="real_images")
 
         step_seed = tf.stack([tf.constant(config.seed, tf.int64), global_step])
-        noise_seed = tf.random.experimental.stateless_fold_in(step_seed, NOISE_STREAM)
         noise_rows = config.batch_size * noise_batches  # ArchSpec.g_noise_batches
-        step_noise = draw_noise([noise_rows, config.noise_dim], noise_seed, config.noise)
-        noise = v1.placeholder_with_default(step_noise, [None, config.noise_dim], name="noise")
+        step_noise = draw_latent(noise_rows, config, step_seed)
+        noise = v1.placeholder_with_default(step_noise, [None, config.latent_dim], name="noise")
     return Inputs(
         real_images,
         noise,
@@ -218,6 +232,18 @@ def gan_losses(
     )
 
 
+def info_loss(code_logits: tf.Tensor, latent: tf.Tensor, config: Config) -> tf.Tensor:
+    """InfoGAN's term for a categorical code (Chen et al. 2016): the cross-entropy of the code's value
+    (the one-hot block at the end of z) under D's code logits for G(z). Both networks minimize it, with
+    weight 1 as the paper has for categorical codes: G learns to make the code visible in its images,
+    D's head learns to read it. It lower-bounds the mutual information between code and image (up to a
+    constant), which pushes G to split z-space into K separate kinds of image."""
+    codes = latent[:, config.noise_dim :]
+    return tf.reduce_mean(
+        tf.nn.softmax_cross_entropy_with_logits(labels=codes, logits=code_logits), name="info_loss"
+    )
+
+
 # ------------------------------------------------------------------------------ one forward pass: tower
 class Tower(NamedTuple):
     """One forward pass of G and D for a training step, built inside its own name scope."""
@@ -272,12 +298,21 @@ def model_loss(
             d_logits_fake = call_network(
                 spec.discriminator, "discriminator", True, fake, True, config, layers
             )
+        if config.info_codes:  # D's output: its logit, then the code's logits (ArchSpec.info_codes)
+            code_logits = d_logits_fake[:, 1:]
+            d_logits_real, d_logits_fake = d_logits_real[:, :1], d_logits_fake[:, :1]
         g_logits_fake = top_k_logits(d_logits_fake, config.g_top_k)
         if config.loss == "hinge":
             losses = hinge_losses(d_logits_real, d_logits_fake, g_logits_fake)
         else:
             losses = gan_losses(
                 d_logits_real, d_logits_fake, config.label_smoothing, spec.smooth_g_target, g_logits_fake
+            )
+        if config.info_codes:
+            info = info_loss(code_logits, noise, config)
+            losses = losses._replace(
+                d_loss=tf.add(losses.d_loss, info, name="d_loss_with_info"),
+                g_loss=tf.add(losses.g_loss, info, name="g_loss_with_info"),
             )
     return Tower(scope, fake, d_logits_real, d_logits_fake, losses)
 
@@ -366,7 +401,7 @@ def adam_train_op(
 
 # ---------------------------------------------------------------------------------------------- sampler
 class Sampler(NamedTuple):
-    noise: tf.Tensor  # placeholder [None, noise_dim]
+    noise: tf.Tensor  # placeholder [None, latent_dim]
     seed: tf.Tensor  # placeholder_with_default: the dropout seed, used only in quirks=original
     images: tf.Tensor  # [-1, 1]
     images_uint8: tf.Tensor
@@ -379,7 +414,7 @@ def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler
     generator to the graph each time. reuse=False builds it alone (to sample from a checkpoint).
     """
     with tf.name_scope("sampler"):
-        noise = v1.placeholder(tf.float32, [None, config.noise_dim], name="sample_noise")
+        noise = v1.placeholder(tf.float32, [None, config.latent_dim], name="sample_noise")
         seed = v1.placeholder_with_default(
             tf.constant([config.seed, SAMPLE_STREAM], tf.int64), [2], name="seed"
         )
@@ -391,12 +426,27 @@ def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler
 
 
 def sample_noise(config: Config, n: int, seed: int, stream: int = SAMPLE_STREAM) -> np.ndarray:
-    """A reproducible numpy noise batch for the sampler: grids and `sample` (SAMPLE_STREAM), or the
-    evaluator (EVAL_STREAM), each from its own generator."""
+    """A reproducible numpy batch of z for the sampler: grids and `sample` (SAMPLE_STREAM), or the
+    evaluator (EVAL_STREAM), each from its own generator. With --info-codes, each row's code value is
+    drawn uniformly, as in training, after its noise."""
     rng = np.random.default_rng([seed, stream])
     if config.noise == "normal":
-        return rng.standard_normal((n, config.noise_dim), dtype=np.float32)
-    return rng.uniform(-1.0, 1.0, (n, config.noise_dim)).astype(np.float32)
+        noise = rng.standard_normal((n, config.noise_dim), dtype=np.float32)
+    else:
+        noise = rng.uniform(-1.0, 1.0, (n, config.noise_dim)).astype(np.float32)
+    if not config.info_codes:
+        return noise
+    codes = np.eye(config.info_codes, dtype=np.float32)[rng.integers(0, config.info_codes, n)]
+    return np.concatenate([noise, codes], axis=1)
+
+
+def code_rows_noise(config: Config, columns: int, seed: int) -> np.ndarray:
+    """z for a grid with one row per value of the categorical code (--info-codes), each row the same
+    `columns` noise vectors: a row shows what one code value makes of them, a column what the code alone
+    changes. Row-major, info_codes x columns rows of z."""
+    noise = sample_noise(config.replace(info_codes=0), columns, seed)
+    codes = np.repeat(np.eye(config.info_codes, dtype=np.float32), columns, axis=0)
+    return np.concatenate([np.tile(noise, (config.info_codes, 1)), codes], axis=1)
 
 
 # ---------------------------------------------------------------------------------------------- the GAN
@@ -545,7 +595,7 @@ def forward_flops_per_image(spec: ArchSpec, config: Config) -> dict[str, int]:
     graph = tf.Graph()
     with graph.as_default():
         v1.set_random_seed(0)  # initializers need a seed when op determinism is on
-        noise = v1.placeholder(tf.float32, [1, config.noise_dim])
+        noise = v1.placeholder(tf.float32, [1, config.latent_dim])
         images = v1.placeholder(tf.float32, [1, *spec.image_shape])
         with tf.name_scope("g"):
             call_network(spec.generator, "generator", False, noise, False, config, Layers())

@@ -54,7 +54,7 @@ def generator(
     layer2_strides: int,
     layer2_padding: str,
 ) -> tf.Tensor:
-    """noise [N, noise_dim] -> images [N, *image_shape] in [-1, 1]."""
+    """z [N, latent_dim] (noise, then any code's one-hot block) -> images [N, *image_shape] in [-1, 1]."""
     # The notebook applied dropout unconditionally, so its samples were dropped out too.
     dropout_on = True if config.original_quirks else training
 
@@ -84,6 +84,9 @@ def generator(
 def discriminator(images: tf.Tensor, training: Training, config: Config, layers: Layers) -> tf.Tensor:
     """images [N, 28, 28, C] or [N, 32, 32, C] -> logits [N, 1]. No batch norm on the first layer.
 
+    With --info-codes K the last layer has 1 + K outputs: D's logit, then the logits of the categorical
+    code it reads back from a fake (common.gan.info_loss), a linear head on the same features.
+
     --d-norm spectral drops the batch norm of layers 2 and 3: every kernel is spectrally normalized
     instead (`layers` does it, common.gan.call_network); --d-norm both keeps the two.
     """
@@ -112,4 +115,4 @@ def discriminator(images: tf.Tensor, training: Training, config: Config, layers:
     layer3 = layers.dropout(layer3, keep_prob, training)
 
     flatten = tf.reshape(layer3, [-1, 4 * 4 * 512])
-    return layers.dense(flatten, 1, "logits")
+    return layers.dense(flatten, 1 + config.info_codes, "logits")

@@ -201,11 +201,11 @@ def generator_variables(graph: tf.Graph) -> dict[str, tf.Variable]:
         }
 
 
-def write_images(images: np.ndarray, out: Path) -> None:
-    """`.png`: a grid; `.npy`: the uint8 array itself. Written atomically."""
+def write_images(images: np.ndarray, out: Path, columns: int | None = None) -> None:
+    """`.png`: a grid (`columns` wide; None: square); `.npy`: the uint8 array itself. Written atomically."""
     out = Path(out)
     if out.suffix == ".png":
-        save_grid(images, out)
+        save_grid(images, out, columns=columns)
     else:
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.save(f, images)

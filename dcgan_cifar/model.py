@@ -48,6 +48,7 @@ NOTEBOOK = ArchSpec(
     d_batches="separate",
     upsamples=("transpose", "resize"),  # --upsample: common/notebook.py
     d_norms=("batch", "spectral", "both"),  # --d-norm: common/notebook.py
+    info_codes=True,  # --info-codes: common/notebook.py
     description="The CIFAR notebook's DCGAN: dense to 4x4x512, three stride-2 transposed convolutions "
     "to 32x32x3; the MNIST notebook's conv D.",
 )

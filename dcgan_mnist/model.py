@@ -56,6 +56,7 @@ NOTEBOOK = ArchSpec(
     d_batches="separate",  # D called on the real batch and on the fake batch
     upsamples=("transpose", "resize"),  # --upsample: common/notebook.py
     d_norms=("batch", "spectral", "both"),  # --d-norm: common/notebook.py
+    info_codes=True,  # --info-codes: common/notebook.py
     description="The notebook's DCGAN: dense to 4x4x512, three transposed convolutions; conv D.",
 )
 ARCHITECTURES: dict[str, ArchSpec] = {NOTEBOOK.name: NOTEBOOK, **OTHER_ARCHITECTURES}

@@ -94,6 +94,7 @@ def test_improved_recipe_keeps_the_discriminators_dropout_on_cifar(tmp_path, mon
     _, config, _ = resolve_train_config(parser.parse_args(["train", "--recipe", "improved"]), MODULE)
     assert (config.recipe, config.g_ema_decay, config.g_keep_prob) == ("improved", 0.999, 1.0)
     assert config.keep_prob == Config().keep_prob == 0.8 != RECIPES["improved"]["keep_prob"]
+    assert config.info_codes == 0 != RECIPES["improved"]["info_codes"]  # measured on MNIST's digits only
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--help"])
     assert "keep_prob=0.8" in " ".join(capsys.readouterr().out.split())  # the help says what it does here
