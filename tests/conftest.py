@@ -6,6 +6,7 @@ import atexit
 import csv
 import functools
 import gzip
+import json
 import os
 import pickle
 import shutil
@@ -204,6 +205,31 @@ def notebook_parameters(channels: int) -> dict[str, int]:
         + (4 * 4 * 512 + 1)
     )
     return {"generator": generator, "discriminator": discriminator}
+
+
+def architecture_flag_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture, flag: str, value, other, refused_value: str, refusal: str
+) -> Path:
+    """The command-line life of a setting that shapes the graph (an ARCHITECTURE_FIELDS one), on the
+    synthetic MNIST files: `FLAG REFUSED_VALUE` with an architecture that lacks it exits 2 saying `refusal`
+    and writes nothing; `FLAG VALUE` trains 2 steps and config.json records it; `--resume FLAG OTHER` is
+    refused; a plain `--resume` goes on to step 3. Returns that run's directory."""
+    from dcgan_mnist.__main__ import cli as mnist_cli
+
+    field = flag.removeprefix("--").replace("-", "_")
+    refused = tmp_path / "refused"
+    argv = ["train", "--data-dir", synthetic_mnist_dir(), "--batch-size", "16", "--no-progress"]
+    assert mnist_cli([*argv, "--arch", "tf_tutorial", flag, refused_value, "--out", str(refused)]) == 2
+    assert refusal in capsys.readouterr().err
+    assert not refused.exists()
+    out = tmp_path / "run"
+    run = [*argv, "--out", str(out), "--eval-every", "0", "--checkpoint-every", "2"]
+    assert mnist_cli([*run, flag, str(value), "--max-steps", "2"]) == 0
+    assert json.loads((out / "config.json").read_text())["config"][field] == value
+    assert mnist_cli([*run, "--resume", flag, str(other), "--max-steps", "3"]) == 2
+    assert f"{field} is {value!r}" in capsys.readouterr().err
+    assert mnist_cli([*run, "--resume", "--max-steps", "3"]) == 0
+    return out
 
 
 def run_python(

@@ -1,8 +1,6 @@
 """--info-codes: a categorical code in z that D's extra head reads back (InfoGAN), its loss, its noise, its
 checkpoints and the flag. Tiny synthetic data made here, no ../shared."""
 
-import json
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,7 +12,7 @@ from common.sampling import Generator
 from common.train import build_training_graph, train
 from dcgan_mnist.__main__ import cli as mnist_cli
 from dcgan_mnist.model import NOTEBOOK
-from tests.conftest import random_digit_set, synthetic_mnist_dir
+from tests.conftest import architecture_flag_run, random_digit_set, synthetic_mnist_dir
 
 v1 = tf.compat.v1
 DATA = random_digit_set()
@@ -115,18 +113,8 @@ def test_info_codes_flag_is_checked_recorded_and_fixed_on_resume(tmp_path, capsy
     for bad in (1, -1, 1001):
         with pytest.raises(ConfigError, match="--info-codes must be 0 \\(off\\) or 2 to 1000"):
             Config(info_codes=bad).validate()
-    refused = tmp_path / "refused"
-    argv = ["train", "--data-dir", synthetic_mnist_dir(), "--batch-size", "16", "--no-progress"]
-    assert mnist_cli([*argv, "--arch", "tf_tutorial", "--info-codes", "10", "--out", str(refused)]) == 2
-    assert "--info-codes is not available for arch 'tf_tutorial'" in capsys.readouterr().err
-    assert not refused.exists()
-    out = tmp_path / "run"
-    run = [*argv, "--out", str(out), "--eval-every", "0", "--checkpoint-every", "2"]
-    assert mnist_cli([*run, "--info-codes", "4", "--max-steps", "2"]) == 0
-    assert json.loads((out / "config.json").read_text())["config"]["info_codes"] == 4
-    assert mnist_cli([*run, "--resume", "--info-codes", "10", "--max-steps", "3"]) == 2
-    assert "info_codes is 4" in capsys.readouterr().err
-    assert mnist_cli([*run, "--resume", "--max-steps", "3"]) == 0
+    refusal = "--info-codes is not available for arch 'tf_tutorial'"
+    out = architecture_flag_run(tmp_path, capsys, "--info-codes", 4, 10, "10", refusal)
     grid = tmp_path / "grid.png"
     assert mnist_cli(["sample", "--run", str(out), "--n", "8", "--out", str(grid)]) == 0
     assert grid.stat().st_size > 0
@@ -138,6 +126,7 @@ def test_info_codes_flag_is_checked_recorded_and_fixed_on_resume(tmp_path, capsy
     assert mnist_cli(["sample", "--run", str(out), "--n", "8", "--by-code", "--out", str(grid)]) == 0
     assert Image.open(grid).size == (3 * (2 * 29 + 1), 3 * (4 * 29 + 1))  # 2 columns, 4 rows, scale 3
     plain = tmp_path / "plain"
+    argv = ["train", "--data-dir", synthetic_mnist_dir(), "--batch-size", "16", "--no-progress"]
     assert mnist_cli([*argv, "--out", str(plain), "--eval-every", "0", "--max-steps", "1"]) == 0
     assert mnist_cli(["sample", "--run", str(plain), "--by-code", "--out", str(tmp_path / "x.png")]) == 2
     assert "was trained without --info-codes" in capsys.readouterr().err

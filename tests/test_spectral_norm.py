@@ -1,8 +1,6 @@
 """--d-norm: spectral normalization of D's kernels (common.layers.spectral_normalize), its power-iteration
 vectors in UPDATE_OPS and in checkpoints, and the flag. Tiny synthetic data made here, no ../shared."""
 
-import json
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,9 +9,8 @@ from common.config import Config, ConfigError
 from common.layers import UPDATE_OPS, spectral_normalize
 from common.rundir import RunDir
 from common.train import build_training_graph, train
-from dcgan_mnist.__main__ import cli as mnist_cli
 from dcgan_mnist.model import NOTEBOOK
-from tests.conftest import random_digit_set, synthetic_mnist_dir
+from tests.conftest import architecture_flag_run, random_digit_set
 
 v1 = tf.compat.v1
 DATA = random_digit_set()
@@ -92,18 +89,8 @@ def test_spectral_run_is_checkpointed_and_reproduced(tmp_path):
 def test_d_norm_flag_is_checked_recorded_and_fixed_on_resume(tmp_path, capsys):
     with pytest.raises(ConfigError, match="--d-norm must be one of batch, spectral, both"):
         Config(d_norm="layer").validate()
-    refused = tmp_path / "refused"
-    argv = ["train", "--data-dir", synthetic_mnist_dir(), "--batch-size", "16", "--no-progress"]
-    assert mnist_cli([*argv, "--arch", "tf_tutorial", "--d-norm", "spectral", "--out", str(refused)]) == 2
-    assert "--d-norm spectral is not available for arch 'tf_tutorial'" in capsys.readouterr().err
-    assert not refused.exists()
-    out = tmp_path / "run"
-    run = [*argv, "--out", str(out), "--eval-every", "0", "--checkpoint-every", "2"]
-    assert mnist_cli([*run, "--d-norm", "both", "--max-steps", "2"]) == 0
-    assert json.loads((out / "config.json").read_text())["config"]["d_norm"] == "both"
-    assert mnist_cli([*run, "--resume", "--d-norm", "batch", "--max-steps", "3"]) == 2
-    assert "d_norm is 'both'" in capsys.readouterr().err
-    assert mnist_cli([*run, "--resume", "--max-steps", "3"]) == 0
+    refusal = "--d-norm spectral is not available for arch 'tf_tutorial'"
+    architecture_flag_run(tmp_path, capsys, "--d-norm", "both", "batch", "spectral", refusal)
 
 
 def test_spectral_norm_places_on_a_gpu():
