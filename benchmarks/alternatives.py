@@ -26,25 +26,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import (
-    ArchSpec,
-    adam_train_op,
-    call_network,
-    forward_flops_per_image,
-    gan_losses,
-    train_step_flops_per_image,
-)
+from common.flops import forward_flops_per_image, train_step_flops_per_image
 from common.layers import UPDATE_OPS, LayerImpl, Layers, SeedStream
+from common.losses import gan_losses
 from common.machine import cpu_count
 from common.speed import SpeedSettings, bf16_supported
+from common.step import adam_train_op, call_network
 from common.train import build_training_graph, session_config, with_precision
 
 v1 = tf.compat.v1
@@ -71,6 +67,29 @@ class Unavailable(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------------- project
+@contextlib.contextmanager
+def loss_scaled_adam(loss_scale: str | float | None) -> Iterator[None]:
+    """Every Adam a model file builds inside the block wrapped in TF1's loss-scale optimizer, which
+    float16 gradients need (grappler's GPU `auto_mixed_precision` rewrite: benchmarks.gpu); None: as is.
+
+    A benchmark's wrapper, not a training option: the model files call `tf.compat.v1.train.AdamOptimizer`
+    by name, so it reaches them without an argument in the notebook's lines.
+    """
+    if loss_scale is None:
+        yield
+        return
+    adam = v1.train.AdamOptimizer
+
+    def scaled_adam(*args: Any, **kwargs: Any) -> Any:
+        return v1.mixed_precision.MixedPrecisionLossScaleOptimizer(adam(*args, **kwargs), loss_scale)
+
+    v1.train.AdamOptimizer = scaled_adam
+    try:
+        yield
+    finally:
+        v1.train.AdamOptimizer = adam
+
+
 class ProjectStep:
     """The step `common.train.train` runs: the same graph, session config and fetches.
 
@@ -92,9 +111,8 @@ class ProjectStep:
         settings = settings or SpeedSettings.default_settings()
         impl = (layer_impl or LayerImpl()).for_precision(config.precision)
         settings = dataclasses.replace(settings, precision=config.precision, layer_impl=impl)
-        self.graph, self.gan = build_training_graph(
-            spec, config, len(images), settings.layer_impl, loss_scale="dynamic" if float16 else None
-        )
+        with loss_scaled_adam("dynamic" if float16 else None):
+            self.graph, self.gan = build_training_graph(spec, config, len(images), settings.layer_impl)
         session = session_config(settings)
         if float16:  # grappler's GPU float16 rewrite (it skips a machine without a GPU)
             session.graph_options.rewrite_options.auto_mixed_precision = rewriter_config_pb2.RewriterConfig.ON

@@ -44,11 +44,12 @@ from benchmarks.speed import (
     load_images,
     time_interleaved,
 )
+from common.architecture import ArchSpec
 from common.command import OneLineParser
 from common.config import Config, ConfigError
 from common.data import DataError
-from common.gan import CPU_ONLY_SCOPES, ArchSpec
 from common.machine import load_average
+from common.step import CPU_ONLY_SCOPES
 from common.train import gpu_visible
 
 v1 = tf.compat.v1
@@ -258,9 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "float16 rows time the float32 graph, and none of these are GPU figures."
         )
     print(this_machine().describe())
-    from common.train import build_training_graph
+    from benchmarks.alternatives import loss_scaled_adam
+    from common.step import build_training_graph
 
-    graph, _ = build_training_graph(spec, configs[0], len(images), device="/GPU:0", loss_scale="dynamic")
+    with loss_scaled_adam("dynamic"):
+        graph, _ = build_training_graph(spec, configs[0], len(images), device="/GPU:0")
     problems = placement_problems(graph)
     print(
         f"placement check (graph built under /GPU:0, float16 variant): {len(graph.get_operations())} ops, "

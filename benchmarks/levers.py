@@ -27,9 +27,10 @@ from benchmarks.speed import (
     load_images,
     time_interleaved,
 )
+from common.architecture import ArchSpec
 from common.config import Config, ConfigError
 from common.data import DataError
-from common.gan import ArchSpec, forward_flops_per_image, train_step_flops_per_image
+from common.flops import forward_flops_per_image, train_step_flops_per_image
 from common.layers import LayerImpl
 from common.speed import SpeedSettings, bf16_supported
 from common.train import gpu_visible, session_config, with_precision

@@ -29,10 +29,10 @@ from benchmarks.alternatives import (
     implementations,
 )
 from benchmarks.machine import Machine, this_machine
+from common.architecture import ArchSpec
 from common.command import OneLineParser
 from common.config import Config, ConfigError
 from common.data import DataError, ImageSet
-from common.gan import ArchSpec
 from common.machine import load_average
 from common.speed import SpeedSettings, bf16_supported
 from common.train import gpu_visible, with_precision
@@ -153,9 +153,9 @@ def load_images(dataset: str, data_dir: str | None) -> tuple[np.ndarray, str]:
 
 def architecture(dataset: str) -> ArchSpec:
     if dataset == "mnist":
-        from dcgan_mnist.model import NOTEBOOK
+        from dcgan_mnist.model import SPEC as NOTEBOOK
     else:  # loaded lazily: dcgan_cifar is optional for the MNIST benchmark
-        from dcgan_cifar.model import NOTEBOOK
+        from dcgan_cifar.model import SPEC as NOTEBOOK
     return NOTEBOOK
 
 

@@ -39,15 +39,16 @@ from benchmarks.alternatives import (
 )
 from benchmarks.machine import this_machine
 from benchmarks.speed import load_images
+from common.architecture import ArchSpec
 from common.classifier import load_classifier
 from common.command import OneLineParser, Terminated, sigterm_as_interrupt
 from common.config import Config, ConfigError
 from common.data import DataError
 from common.evaluate import image_features, quality, real_images
-from common.gan import EVAL_STREAM, ArchSpec, sample_noise
 from common.machine import load_average
 from common.sampling import Generator, generator_variables
 from common.speed import SpeedSettings, bf16_supported
+from common.streams import EVAL_STREAM, sample_noise
 from common.train import gpu_visible, with_precision
 
 
@@ -265,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.eval_samples < 2:
         parser.error("--eval-samples must be at least 2")
-    from dcgan_mnist.model import NOTEBOOK  # benchmarks may import a dataset module; common may not
+    from dcgan_mnist.model import SPEC as NOTEBOOK  # benchmarks may import a dataset module; common may not
 
     try:
         images, source = load_images("mnist", args.data_dir)

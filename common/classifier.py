@@ -48,8 +48,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from common.data import DataError, ImageSet, load_cifar10, load_mnist
-from common.gan import scale_images
 from common.layers import conv2d, dense
+from common.pipeline import scale_images
 
 v1 = tf.compat.v1
 

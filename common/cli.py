@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from common.architecture import ArchSpec
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import (
     ARCHITECTURE_FIELDS,
@@ -28,7 +29,6 @@ from common.config import (
     ConfigError,
     resolve,
 )
-from common.gan import ArchSpec
 from common.modules import DatasetModule, open_run
 from common.rundir import RunDir, RunDirError, check_writable_dir
 from common.sampling import WEIGHTS
@@ -284,7 +284,8 @@ def check_arch_options(spec: ArchSpec, config: Config) -> None:
 
 
 def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
-    from common.train import NanLossError, total_steps, train
+    from common.step import total_steps
+    from common.train import NanLossError
 
     spec, config, run = resolve_train_config(args, module)
     data = module.load_data(config)  # before anything is written: bad data leaves no run directory
@@ -297,7 +298,8 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
         evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
     try:
         hooks = (evaluator,) if evaluator else ()
-        result = train(spec, config, data, run, args.resume, hooks, progress=not args.no_progress)
+        # The architecture's own module builds and trains its graph (dcgan_mnist/model.py: train).
+        result = spec.model.train(config, data, run, args.resume, hooks, progress=not args.no_progress)
     except NanLossError as err:
         print(f"{module.prog}: error: {err}", file=sys.stderr)
         return 2
@@ -319,8 +321,8 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
 
 
 def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
-    from common.gan import code_rows_noise
     from common.sampling import Generator, weights_config, write_images
+    from common.streams import code_rows_noise
 
     out = Path(args.out)
     if out.suffix not in (".png", ".npy"):

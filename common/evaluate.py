@@ -52,10 +52,10 @@ from common.classifier import NUM_CLASSES, FeatureClassifier, load_classifier, l
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import SAMPLER_STATS, Config, ConfigError
 from common.data import DataError, ImageSet
-from common.gan import EVAL_STREAM, sample_noise
 from common.modules import run_architecture
 from common.rundir import RunDir, RunDirError, atomic_write_bytes
 from common.sampling import WEIGHTS, Generator, weights_config
+from common.streams import EVAL_STREAM, sample_noise
 
 v1 = tf.compat.v1
 

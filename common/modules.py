@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, NamedTuple
 
+from common.architecture import ArchSpec
 from common.config import RECIPES, Config, ConfigError
 from common.data import ImageSet
-from common.gan import ArchSpec
 from common.rundir import RunDir, RunDirError
 
 ENTRY_POINT_GROUP = "dcgan_tf1.dataset_modules"

@@ -21,25 +21,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.architecture import ArchSpec
 from common.command import UsageError
 from common.config import SAMPLER_STATS, Config
-from common.gan import (
-    RECALIBRATION_STREAM,
-    SAMPLE_STREAM,
-    ArchSpec,
-    Sampler,
-    build_sampler,
-    call_network,
-    sample_noise,
-)
 from common.layers import UPDATE_OPS, Layers, SeedStream
 from common.rundir import RunDir, RunDirError, atomic_path, save_grid
+from common.step import call_network
+from common.streams import RECALIBRATION_STREAM, SAMPLE_STREAM, sample_noise
 
 v1 = tf.compat.v1
 
@@ -49,6 +43,31 @@ RECALIBRATION_SAMPLES = 1024
 # Which weights a run's checkpoint is sampled with: the generator's weight average (--g-ema-decay) or
 # the trained weights themselves (both are in every checkpoint of a run that keeps an average).
 WEIGHTS = ("average", "live")
+
+
+class Sampler(NamedTuple):
+    noise: tf.Tensor  # placeholder [None, latent_dim]
+    seed: tf.Tensor  # placeholder_with_default: the dropout seed, used only in quirks=original
+    images: tf.Tensor  # [-1, 1]
+    images_uint8: tf.Tensor
+
+
+def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler:
+    """The inference generator: BN on moving statistics, no dropout; variables shared (reuse=True).
+
+    Built once, before the graph is finalized: the notebook rebuilt it every 101 steps, adding a whole
+    generator to the graph each time. reuse=False builds it alone (to sample from a checkpoint).
+    """
+    with tf.name_scope("sampler"):
+        noise = v1.placeholder(tf.float32, [None, config.latent_dim], name="sample_noise")
+        seed = v1.placeholder_with_default(
+            tf.constant([config.seed, SAMPLE_STREAM], tf.int64), [2], name="seed"
+        )
+        # quirks=original keeps dropout on at sampling time, so it needs random masks.
+        layers = Layers(seeds=SeedStream(seed) if config.original_quirks else None)
+        images = call_network(spec.generator, "generator", reuse, noise, False, config, layers)
+        images_uint8 = tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+    return Sampler(noise, seed, images, images_uint8)
 
 
 def weights_config(config: Config, weights: str | None) -> tuple[Config, str]:

@@ -23,18 +23,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.architecture import ArchSpec
 from common.command import Terminated, sigterm_as_interrupt
 from common.config import Config
-from common.gan import (
-    ArchSpec,
-    GANGraph,
-    build_gan,
-    forward_flops_per_image,
-    parameter_counts,
-    sample_noise,
-    train_step_flops_per_image,
-)
-from common.layers import FLOAT32_IMPL, LayerImpl
+from common.flops import forward_flops_per_image, parameter_counts, train_step_flops_per_image
 from common.machine import cpu_count, cpu_model
 from common.rundir import (
     HISTORY_COLUMNS,
@@ -50,6 +42,8 @@ from common.rundir import (
 )
 from common.sampling import Generator, generator_variables
 from common.speed import SpeedSettings, resolve_precision
+from common.step import GANGraph, build_training_graph, gpu_visible, total_steps
+from common.streams import sample_noise
 from common.watch import CollapseWatch, Stretch, collapse_stretches
 
 if TYPE_CHECKING:
@@ -116,10 +110,6 @@ class StepSamples:
         return self.generator
 
 
-def gpu_visible() -> bool:
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def device_description() -> str:
     if gpu_visible():
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
@@ -157,36 +147,9 @@ def op_determinism(enabled: bool) -> Iterator[None]:
             tf_config.disable_op_determinism()
 
 
-def total_steps(config: Config, n_images: int) -> int:
-    steps = config.epochs * (n_images // config.batch_size)
-    return min(steps, config.max_steps) if config.max_steps else steps
-
-
 def with_precision(config: Config) -> Config:
     """The config with its precision made concrete for this machine (`auto` -> float32 or bfloat16)."""
     return config.replace(precision=resolve_precision(config.precision, gpu_visible()))
-
-
-def build_training_graph(
-    spec: ArchSpec,
-    config: Config,
-    n_images: int,
-    impl: LayerImpl = FLOAT32_IMPL,
-    device: str | None = None,
-    loss_scale: str | float | None = None,
-) -> tuple[tf.Graph, GANGraph]:
-    """The finalized graph of a run: after this no op can be added (the loop only runs what exists).
-
-    impl: the layers' implementation, resolved with the session settings for the run's precision
-    (SpeedSettings.default_settings(config.precision).layer_impl). device: where the ops go (default:
-    the GPU when there is one). loss_scale: float16 benchmarks only (common.gan.adam_train_op).
-    """
-    graph = tf.Graph()
-    device = device or ("/GPU:0" if gpu_visible() else "/CPU:0")
-    with graph.as_default(), tf.device(device):
-        gan = build_gan(spec, config, n_images, total_steps(config, n_images), impl, loss_scale)
-    graph.finalize()
-    return graph, gan
 
 
 def run_record(

@@ -11,7 +11,8 @@ from common.cli import main
 from common.config import Config
 from common.data import CIFAR10_CLASSES, ImageSet, load_cifar10, resolve_cifar_class
 from common.modules import DatasetModule
-from dcgan_cifar.model import ARCHITECTURES, DATASETS
+from dcgan_cifar import model
+from dcgan_cifar.model import DATASETS
 
 DEFAULT_CLASS = "horse"
 
@@ -47,7 +48,7 @@ def run_name(dataset: str, flags: dict[str, Any]) -> str:
 MODULE = DatasetModule(
     prog="dcgan_cifar",
     datasets=DATASETS,
-    architectures=ARCHITECTURES,
+    architectures={model.SPEC.name: model.SPEC},
     default_arch="notebook",
     defaults={"class_label": resolve_cifar_class(DEFAULT_CLASS)},  # the architecture sets the rest
     load_data=load_training_images,

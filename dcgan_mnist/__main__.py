@@ -9,7 +9,13 @@ from common.cli import main
 from common.config import Config
 from common.data import ImageSet, load_mnist
 from common.modules import DatasetModule
-from dcgan_mnist.model import ARCHITECTURES, DATASETS
+from dcgan_mnist import keras_mlp, model, pyimagesearch, tf2_minimal, tf_tutorial
+from dcgan_mnist.model import DATASETS
+
+# The notebook's DCGAN (model.py) and the four write-ups, each a module with the notebook's functions.
+ARCHITECTURES = {
+    module.SPEC.name: module.SPEC for module in (model, tf_tutorial, keras_mlp, pyimagesearch, tf2_minimal)
+}
 
 
 def load_training_images(config: Config) -> ImageSet:

@@ -8,12 +8,14 @@ import tensorflow as tf
 
 from common.cli import build_parser, resolve_train_config
 from common.config import Config
-from common.gan import call_network, gan_losses, learning_rate, parameter_counts
+from common.flops import parameter_counts
+from common.ingredients import learning_rate
 from common.layers import Layers
+from common.losses import gan_losses
 from common.rundir import RunDir
+from common.step import call_network
 from common.train import build_training_graph
-from dcgan_mnist.__main__ import MODULE, cli
-from dcgan_mnist.model import ARCHITECTURES
+from dcgan_mnist.__main__ import ARCHITECTURES, MODULE, cli
 from tests.conftest import assert_same_run, history, synthetic_mnist_dir
 
 v1 = tf.compat.v1

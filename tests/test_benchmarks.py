@@ -22,7 +22,7 @@ from common.layers import LayerImpl, SeedStream, batch_norm, dropout, lrelu
 from common.sampling import Generator
 from common.speed import CPU_KINDS, SpeedSettings, bf16_supported, cpu_kind, resolve_precision
 from common.train import session_config
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 from tests.conftest import (
     synthetic_classifier_plan,
     synthetic_horse_dir,

@@ -10,7 +10,7 @@ from common.config import Config
 from common.rundir import RunDir, RunDirError
 from common.train import train
 from dcgan_mnist.__main__ import cli
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 from tests.conftest import random_digit_set
 
 DATA = random_digit_set()

@@ -10,9 +10,10 @@ import tensorflow as tf
 from common.cli import build_parser, resolve_train_config
 from common.config import RECIPES, Config
 from common.data import CIFAR10_CLASSES, DataError, load_cifar10
-from common.gan import call_network, parameter_counts
+from common.flops import parameter_counts
 from common.layers import Layers, SeedStream
 from common.rundir import RunDir
+from common.step import call_network
 from dcgan_cifar import model
 from dcgan_cifar.__main__ import MODULE, cli, flags_to_config, load_training_images
 from tests.conftest import (
@@ -44,7 +45,7 @@ def error_line(capsys) -> str:
 
 # ------------------------------------------------------------------------------------------- the model
 def test_networks_shapes_and_parameters():
-    assert model.NOTEBOOK.image_shape == (32, 32, 3) and model.DATASETS == ("cifar10",)
+    assert model.SPEC.image_shape == (32, 32, 3) and model.DATASETS == ("cifar10",)
     config = Config(dataset="cifar10")
     graph = tf.Graph()
     with graph.as_default():

@@ -5,16 +5,13 @@ import pytest
 import tensorflow as tf
 
 from common.config import Config
-from common.gan import (
-    build_gan,
-    forward_flops_per_image,
-    gan_losses,
-    parameter_counts,
-    sample_noise,
-)
+from common.flops import forward_flops_per_image, parameter_counts
+from common.losses import gan_losses
 from common.sampling import Generator
+from common.step import build_gan
+from common.streams import sample_noise
 from common.train import build_training_graph
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 from tests.conftest import notebook_parameters
 
 v1 = tf.compat.v1
@@ -178,7 +175,7 @@ def test_batch_larger_than_the_data_set_is_refused():
     from common.config import ConfigError
 
     with tf.Graph().as_default(), pytest.raises(ConfigError, match="larger than the data set"):
-        build_gan(NOTEBOOK, Config(batch_size=128), 100, 10)
+        build_gan(NOTEBOOK, Config(batch_size=128), 100)
 
 
 # ------------------------------------------------------------------------------------ GPU placement
@@ -192,19 +189,20 @@ def test_training_graph_places_on_a_gpu(dataset, precision, loss_scale):
     (custom kernel-gradient paths, 16-bit dropout draws) are checked too, the loss-scaled graph of
     benchmarks.gpu as well. Op determinism is on while the graph is built, as in `train`.
     """
+    from benchmarks.alternatives import loss_scaled_adam
     from benchmarks.gpu import placement_problems
-    from common.gan import CPU_ONLY_SCOPES
     from common.layers import LayerImpl
+    from common.step import CPU_ONLY_SCOPES
     from common.train import op_determinism
 
     if dataset == "mnist":
         spec = NOTEBOOK
     else:
-        from dcgan_cifar.model import NOTEBOOK as spec
+        from dcgan_cifar.model import SPEC as spec
     config = Config(dataset=dataset, batch_size=16, precision="float32")
-    with op_determinism(True):
+    with op_determinism(True), loss_scaled_adam(loss_scale):
         graph, _ = build_training_graph(
-            spec, config, 64, LayerImpl().for_precision(precision), device="/GPU:0", loss_scale=loss_scale
+            spec, config, 64, LayerImpl().for_precision(precision), device="/GPU:0"
         )
     assert placement_problems(graph) == []
     pinned = [op for op in graph.get_operations() if "CPU" in op.device.upper()]

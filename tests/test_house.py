@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from common.config import Config
-from common.gan import build_gan
 from common.modules import module_for_dataset, registered_modules
+from common.step import build_gan
 from dcgan_cifar import model as cifar_model
 from dcgan_mnist import model as mnist_model
 
@@ -114,7 +114,7 @@ def test_model_file_steps_build_the_training_graph(model):
         model.model_opt(model.model_inputs(64, config), config, total_steps=10)
 
     ops = step_ops(from_model)
-    assert ops and ops == step_ops(lambda: build_gan(model.NOTEBOOK, config, 64, 10))
+    assert ops and ops == step_ops(lambda: build_gan(model.SPEC, config, 64, 10))
     graph = tf.Graph()
     with graph.as_default():
         tower = model.model_loss(model.model_inputs(64, config), config)

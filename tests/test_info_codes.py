@@ -6,12 +6,12 @@ import pytest
 import tensorflow as tf
 
 from common.config import Config, ConfigError
-from common.gan import code_rows_noise, sample_noise
 from common.rundir import RunDir
 from common.sampling import Generator
+from common.streams import code_rows_noise, sample_noise
 from common.train import build_training_graph, train
 from dcgan_mnist.__main__ import cli as mnist_cli
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 from tests.conftest import architecture_flag_run, random_digit_set, synthetic_mnist_dir
 
 v1 = tf.compat.v1

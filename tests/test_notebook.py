@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from common.config import Config, ConfigError
-from common.gan import call_network, parameter_counts
+from common.flops import parameter_counts
 from common.layers import Layers, SeedStream
+from common.step import call_network
 from dcgan_cifar import model as cifar_model
 from dcgan_cifar.__main__ import cli as cifar_cli
 from dcgan_mnist import model as mnist_model

@@ -12,7 +12,7 @@ from common.config import ConfigError
 from common.pitfalls import harness
 from common.pitfalls.cli import main, run_pitfalls
 from common.pitfalls.report import PITFALLS, pitfall_name, variants, write_report
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 from tests.conftest import synthetic_mnist_dir
 
 SIZE = harness.lab_size(quick=True)

@@ -9,12 +9,12 @@ import tensorflow as tf
 from common.command import UsageError
 from common.config import RECIPES, Config, ConfigError
 from common.evaluate import evaluate_run
-from common.gan import gan_losses, hinge_losses, top_k_logits
+from common.losses import gan_losses, hinge_losses, top_k_logits
 from common.rundir import RunDir
 from common.sampling import Generator
 from common.train import build_training_graph, train
 from dcgan_mnist.__main__ import cli as mnist_cli
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 from tests.conftest import random_digit_set, synthetic_mnist_dir
 
 v1 = tf.compat.v1

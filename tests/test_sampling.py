@@ -8,13 +8,14 @@ import tensorflow as tf
 
 from common.config import Config, ConfigError
 from common.data import ImageSet
-from common.gan import RECALIBRATION_STREAM, call_network, sample_noise
 from common.layers import Layers
 from common.rundir import RunDir
 from common.sampling import RECALIBRATION_SAMPLES, Generator
+from common.step import call_network
+from common.streams import RECALIBRATION_STREAM, sample_noise
 from common.train import train
 from dcgan_mnist.__main__ import cli
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 
 v1 = tf.compat.v1
 

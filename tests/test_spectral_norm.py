@@ -9,7 +9,7 @@ from common.config import Config, ConfigError
 from common.layers import UPDATE_OPS, spectral_normalize
 from common.rundir import RunDir
 from common.train import build_training_graph, train
-from dcgan_mnist.model import NOTEBOOK
+from dcgan_mnist.model import SPEC as NOTEBOOK
 from tests.conftest import architecture_flag_run, random_digit_set
 
 v1 = tf.compat.v1

@@ -12,11 +12,13 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import ArchSpec, Inputs, adam_train_op, model_opt
 from common.layers import UPDATE_OPS
 from common.pitfalls.harness import Runs, TrainGraph, Variant, layer_means, moving_change
+from common.pitfalls.notebook_step import model_opt
 from common.pitfalls.sections import Section, code, lines_figure, source, updates
+from common.step import Inputs, adam_train_op
 
 v1 = tf.compat.v1
 

@@ -12,8 +12,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import ArchSpec, call_network
 from common.layers import Layers, SeedStream, dropout
 from common.pitfalls.harness import ProbeInputs, Quality, Runs, level_difference, open_probe
 from common.pitfalls.sections import (
@@ -26,6 +26,7 @@ from common.pitfalls.sections import (
     source,
     verdict,
 )
+from common.step import call_network
 
 v1 = tf.compat.v1
 

@@ -15,18 +15,9 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import (
-    FIRST_TOWER_STREAM,
-    ArchSpec,
-    Inputs,
-    Tower,
-    TrainOps,
-    adam_train_op,
-    learning_rate,
-    model_loss,
-    network_update_ops,
-)
+from common.ingredients import learning_rate
 from common.layers import UPDATE_OPS
 from common.pitfalls.harness import (
     LabRun,
@@ -39,6 +30,7 @@ from common.pitfalls.harness import (
     open_probe,
     train_runs,
 )
+from common.pitfalls.notebook_step import model_loss
 from common.pitfalls.sections import (
     Section,
     code,
@@ -49,6 +41,8 @@ from common.pitfalls.sections import (
     source,
     verdict,
 )
+from common.step import Inputs, Tower, TrainOps, adam_train_op, network_update_ops
+from common.streams import FIRST_TOWER_STREAM
 
 v1 = tf.compat.v1
 

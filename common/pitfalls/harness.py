@@ -20,24 +20,16 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.architecture import ArchSpec
 from common.classifier import TrainingPlan, load_classifier
 from common.config import Config, ConfigError
 from common.evaluate import Features, floor_sets, image_features, noise_images, quality
-from common.gan import (
-    EVAL_STREAM,
-    ArchSpec,
-    Inputs,
-    Losses,
-    Tower,
-    TrainOps,
-    build_sampler,
-    call_network,
-    model_inputs,
-    model_opt,
-    sample_noise,
-)
 from common.layers import UPDATE_OPS, Layers
-from common.sampling import Generator
+from common.losses import Losses
+from common.pitfalls.notebook_step import model_inputs, model_opt
+from common.sampling import Generator, build_sampler
+from common.step import Inputs, Tower, TrainOps, call_network
+from common.streams import EVAL_STREAM, sample_noise
 from common.train import session_config
 
 v1 = tf.compat.v1

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec, Network
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Network, model_opt
 from common.layers import UPDATE_OPS, Layers, Training, batch_norm
 from common.pitfalls.harness import (
     LabRun,
@@ -27,6 +27,7 @@ from common.pitfalls.harness import (
     build_lab_graph,
     executed_ops,
 )
+from common.pitfalls.notebook_step import model_opt
 from common.pitfalls.sections import (
     Section,
     code,
@@ -37,6 +38,7 @@ from common.pitfalls.sections import (
     source,
     updates,
 )
+from common.step import Inputs
 
 v1 = tf.compat.v1
 

@@ -15,11 +15,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec, Network
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Network, model_inputs, model_opt
 from common.layers import UPDATE_OPS, Layers, Training
 from common.pitfalls.harness import Runs, TrainGraph, executed_ops, lab_config
+from common.pitfalls.notebook_step import model_inputs, model_opt
 from common.pitfalls.sections import Section, code, lines_figure, source
+from common.step import Inputs
 from common.train import session_config
 
 v1 = tf.compat.v1

@@ -14,19 +14,11 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import (
-    FIRST_TOWER_STREAM,
-    SECOND_TOWER_STREAM,
-    ArchSpec,
-    Inputs,
-    Losses,
-    TrainOps,
-    adam_train_op,
-    learning_rate,
-    model_loss,
-)
+from common.ingredients import learning_rate
 from common.layers import UPDATE_OPS
+from common.losses import Losses
 from common.pitfalls.harness import (
     Quality,
     Runs,
@@ -36,6 +28,7 @@ from common.pitfalls.harness import (
     layer_means,
     weights_difference,
 )
+from common.pitfalls.notebook_step import model_loss
 from common.pitfalls.sections import (
     Section,
     code,
@@ -47,6 +40,8 @@ from common.pitfalls.sections import (
     updates,
     verdict,
 )
+from common.step import Inputs, TrainOps, adam_train_op
+from common.streams import FIRST_TOWER_STREAM, SECOND_TOWER_STREAM
 
 v1 = tf.compat.v1
 

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import ArchSpec, Inputs, adam_train_op, model_opt, network_update_ops
 from common.pitfalls.harness import (
     Quality,
     Runs,
@@ -22,6 +22,7 @@ from common.pitfalls.harness import (
     open_probe,
     weights_difference,
 )
+from common.pitfalls.notebook_step import model_opt
 from common.pitfalls.sections import (
     Section,
     code,
@@ -32,6 +33,7 @@ from common.pitfalls.sections import (
     source,
     updates,
 )
+from common.step import Inputs, adam_train_op, network_update_ops
 
 FIGURE = "no_update_deps.png"
 

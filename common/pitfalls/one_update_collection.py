@@ -12,8 +12,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Tower, model_opt, network_update_ops
 from common.layers import UPDATE_OPS
 from common.pitfalls.harness import (
     Quality,
@@ -26,6 +26,7 @@ from common.pitfalls.harness import (
     open_probe,
     weights_difference,
 )
+from common.pitfalls.notebook_step import model_opt
 from common.pitfalls.sections import (
     Section,
     code,
@@ -37,6 +38,7 @@ from common.pitfalls.sections import (
     table,
     updates,
 )
+from common.step import Inputs, Tower, network_update_ops
 
 v1 = tf.compat.v1
 

@@ -13,9 +13,10 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from common.gan import build_gan, build_sampler
 from common.pitfalls.harness import Runs
 from common.pitfalls.sections import Section, code, lines_figure, source
+from common.sampling import build_sampler
+from common.step import build_gan
 from common.train import build_training_graph, session_config
 
 v1 = tf.compat.v1
@@ -56,7 +57,7 @@ def measure(runs: Runs) -> SamplerRebuilt:
     noise = runs.noise()
     graph = tf.Graph()
     with graph.as_default():
-        gan = build_gan(spec, config, len(runs.train_images), size.rebuilds * size.steps_per_rebuild)
+        gan = build_gan(spec, config, len(runs.train_images))
     nodes, graph_bytes = [len(graph.get_operations())], [graph.as_graph_def().ByteSize()]
     build_seconds, first_sample, step_seconds = [], [], []
     with v1.Session(graph=graph, config=session_config()) as sess:

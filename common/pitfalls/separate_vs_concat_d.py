@@ -13,9 +13,10 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Losses, call_network, gan_losses, model_loss, model_opt
 from common.layers import Layers
+from common.losses import Losses, gan_losses
 from common.pitfalls.harness import (
     ProbeInputs,
     Quality,
@@ -26,6 +27,7 @@ from common.pitfalls.harness import (
     open_probe,
     scaled,
 )
+from common.pitfalls.notebook_step import model_loss, model_opt
 from common.pitfalls.sections import (
     Section,
     code,
@@ -39,6 +41,7 @@ from common.pitfalls.sections import (
     table,
     verdict,
 )
+from common.step import Inputs, call_network
 
 v1 = tf.compat.v1
 

@@ -13,8 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec
 from common.config import Config
-from common.gan import ArchSpec, build_sampler
 from common.pitfalls.harness import ProbeInputs, Quality, Runs, open_probe
 from common.pitfalls.sections import (
     Section,
@@ -26,6 +26,7 @@ from common.pitfalls.sections import (
     source,
     table,
 )
+from common.sampling import build_sampler
 from common.train import session_config
 
 v1 = tf.compat.v1

@@ -13,8 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec, Network
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Network, Tower, model_loss, model_opt
 from common.layers import FLOAT32_IMPL, LayerImpl
 from common.pitfalls.harness import (
     Quality,
@@ -25,6 +25,7 @@ from common.pitfalls.harness import (
     moving_change,
     open_probe,
 )
+from common.pitfalls.notebook_step import model_loss, model_opt
 from common.pitfalls.sections import (
     Section,
     code,
@@ -38,6 +39,7 @@ from common.pitfalls.sections import (
     source,
     verdict,
 )
+from common.step import Inputs, Tower
 
 FIGURE = "training_false_in_training.png"
 RUNS = ("fixed", "training_false_in_training")

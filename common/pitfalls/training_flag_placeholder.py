@@ -16,8 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from common.architecture import ArchSpec, Network
 from common.config import Config
-from common.gan import ArchSpec, Inputs, Network, model_opt
 from common.pitfalls.harness import (
     LabRun,
     Runs,
@@ -26,7 +26,9 @@ from common.pitfalls.harness import (
     level_difference,
     weights_difference,
 )
+from common.pitfalls.notebook_step import model_opt
 from common.pitfalls.sections import Section, code, lines_figure, show_grid, source
+from common.step import Inputs
 
 v1 = tf.compat.v1
 
@@ -174,7 +176,7 @@ wrong one and the training step keeps the fused kernel:
 
 def _python_bool_modes(spec: ArchSpec, config: Config, inputs: Inputs):
     """Illustration of the project's layout (common.gan.model_opt and build_sampler)."""
-    from common.gan import build_sampler
+    from common.sampling import build_sampler
 
     towers, losses, train = model_opt(spec, config, inputs, total_steps=1)  # training=True inside
     sampler = build_sampler(spec, config)  # training=False, reuse=True: the same variables

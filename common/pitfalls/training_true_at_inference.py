@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.gan import build_sampler
 from common.pitfalls.harness import Probe, Quality, Runs, open_probe, to_levels
 from common.pitfalls.sections import (
     Section,
@@ -23,6 +22,7 @@ from common.pitfalls.sections import (
     source,
     verdict,
 )
+from common.sampling import build_sampler
 
 FIGURE = "training_true_at_inference.png"
 VARIANTS = ()  # measured on the fixed run's weights
