@@ -6,9 +6,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from common.config import Config
 from common.modules import module_for_dataset, registered_modules
-from common.step import build_gan
 from dcgan_cifar import model as cifar_model
 from dcgan_mnist import model as mnist_model
 
@@ -88,40 +86,99 @@ def test_the_cycle_check_finds_a_cycle(tmp_path):
     assert import_cycle(project_imports(tmp_path)) == ["common.a", "common.b", "common.a"]
 
 
-@pytest.mark.parametrize("model", [mnist_model, cifar_model], ids=["mnist", "cifar"])
+MODELS = {"mnist": mnist_model, "cifar": cifar_model}
+
+
+@pytest.mark.parametrize("model", list(MODELS.values()), ids=list(MODELS))
 def test_model_file_reads_as_the_notebook(model):
-    path = Path(model.__file__)
-    assert len(path.read_text().splitlines()) < 150
-    functions = [node.name for node in ast.parse(path.read_text()).body if isinstance(node, ast.FunctionDef)]
+    """The notebook's functions in its order, holding its TF code: the placeholders, the smoothed sigmoid
+    cross-entropy, and each Adam under a control dependency on UPDATE_OPS."""
+    text = Path(model.__file__).read_text()
+    functions = [node.name for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)]
     assert tuple(f for f in functions if f in NOTEBOOK_ORDER) == NOTEBOOK_ORDER
+    for code in (
+        "v1.placeholder_with_default(",
+        "tf.nn.sigmoid_cross_entropy_with_logits(",
+        "tf.control_dependencies(",
+        "v1.get_collection(UPDATE_OPS",
+        "v1.train.AdamOptimizer(",
+        ".minimize(",
+    ):
+        assert code in text, code
+    assert text.count("v1.train.AdamOptimizer(") == 2 and text.count("v1.get_collection(UPDATE_OPS") == 2
 
 
-@pytest.mark.parametrize("model", [mnist_model, cifar_model], ids=["mnist", "cifar"])
-def test_model_file_steps_build_the_training_graph(model):
-    """model_inputs + model_opt (through model_loss) are the ops build_gan trains with, op for op."""
-    config = Config(batch_size=8)
+class Reached(Exception):
+    """Raised by a model function the test swapped in: the command reached it."""
 
-    def step_ops(build) -> list[tuple[str, str]]:
-        graph = tf.Graph()
-        with graph.as_default():
-            v1.set_random_seed(config.seed)
-            build()
-        return [
-            (op.name, op.type) for op in graph.get_operations() if op.name.startswith(("step", "second_step"))
-        ]
 
-    def from_model() -> None:
-        model.model_opt(model.model_inputs(64, config), config, total_steps=10)
+def _cli_run(prog: str, data_dir: str, out: Path) -> None:
+    import importlib
 
-    ops = step_ops(from_model)
-    assert ops and ops == step_ops(lambda: build_gan(model.SPEC, config, 64, 10))
-    graph = tf.Graph()
-    with graph.as_default():
-        tower = model.model_loss(model.model_inputs(64, config), config)
-    assert tower.fake_images.shape.as_list()[1:] == list(model.IMAGE_SHAPE)
+    cli = importlib.import_module(f"{prog}.__main__").cli
+    cli(["train", "--data-dir", data_dir, "--out", str(out), "--max-steps", "2", "--batch-size", "8",
+         "--no-progress", "--precision", "float32"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "function", ("model_inputs", "generator", "discriminator", "model_loss", "model_opt")
+)
+@pytest.mark.parametrize("dataset", list(MODELS))
+def test_train_command_runs_the_model_files_functions(function, dataset, monkeypatch, tmp_path):
+    """`python -m dcgan_X train` builds its graph with the model file's own functions: each one, replaced
+    in turn by one that raises, is reached by the command (and the command would not run without it)."""
+    from tests.conftest import synthetic_horse_dir, synthetic_mnist_dir
+
+    model = MODELS[dataset]
+
+    def reached(*args, **kwargs):
+        raise Reached(function)
+
+    monkeypatch.setattr(model, function, reached)
+    data_dir, prog = (synthetic_mnist_dir(), "dcgan_mnist") if dataset == "mnist" else (
+        synthetic_horse_dir(), "dcgan_cifar")  # fmt: skip
+    with pytest.raises(Reached, match=function):
+        _cli_run(prog, data_dir, tmp_path / "run")
+
+
+@pytest.mark.parametrize("dataset", list(MODELS))
+def test_train_command_trains_through_the_model_files_train(dataset, monkeypatch, tmp_path):
+    """The command hands the run to the model file's `train` (which the README sends a reader to)."""
+    from tests.conftest import synthetic_horse_dir, synthetic_mnist_dir
+
+    model = MODELS[dataset]
+    calls = []
+    real_train = model.train
+
+    def recorded(*args, **kwargs):
+        calls.append(args)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(model, "train", recorded)
+    data_dir, prog = (synthetic_mnist_dir(), "dcgan_mnist") if dataset == "mnist" else (
+        synthetic_horse_dir(), "dcgan_cifar")  # fmt: skip
+    _cli_run(prog, data_dir, tmp_path / "run")
+    assert len(calls) == 1 and (tmp_path / "run" / "checkpoints").is_dir()
+
+
+def test_every_architecture_is_a_module_with_the_notebooks_functions():
+    """Each architecture (the notebook and each write-up) is a module holding the notebook's functions,
+    and the shared code reaches them through its spec."""
+    from common.architecture import MODEL_FUNCTIONS
+
+    for module in registered_modules():
+        for name, spec in module.architectures.items():
+            assert spec.name == name
+            assert spec.model.SPEC is spec
+            for function in MODEL_FUNCTIONS:
+                assert callable(getattr(spec.model, function)), (name, function)
+            assert spec.generator is spec.model.generator
 
 
 def test_dataset_modules_are_found_through_their_entry_points():
+    from dcgan_mnist.__main__ import ARCHITECTURES
+
     assert {m.prog for m in registered_modules()} == {"dcgan_mnist", "dcgan_cifar"}
-    assert module_for_dataset("fashion_mnist").architectures is mnist_model.ARCHITECTURES
-    assert module_for_dataset("cifar10").architectures is cifar_model.ARCHITECTURES
+    assert module_for_dataset("fashion_mnist").architectures is ARCHITECTURES
+    assert module_for_dataset("cifar10").architectures["notebook"] is cifar_model.SPEC
+    assert ARCHITECTURES["notebook"] is mnist_model.SPEC

@@ -258,3 +258,32 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make_args):
     assert main([*make_args(a_file), "--quick"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("python -m common.pitfalls: error:") and "\n" not in err
+
+
+@pytest.mark.parametrize("quirks", ["fixed", "original"])
+def test_the_labs_step_is_the_model_files_step_op_for_op(quirks):
+    """The lab builds the notebook's step from the shared pieces (common/ cannot import a dataset
+    module): it must be the graph dcgan_mnist/model.py builds, op for op, or its lessons are about
+    another step."""
+    import tensorflow as tf
+
+    from common.config import Config
+    from common.pitfalls import notebook_step
+    from dcgan_mnist import model
+
+    config = Config(batch_size=8, quirks=quirks)
+
+    def ops(build) -> list[tuple[str, str, tuple[str, ...]]]:
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.set_random_seed(config.seed)
+            build()
+        return [(op.name, op.type, tuple(i.name for i in op.inputs)) for op in graph.get_operations()]
+
+    from_model = ops(lambda: model.model_opt(model.model_inputs(64, config), config, total_steps=10))
+    from_lab = ops(
+        lambda: notebook_step.model_opt(
+            model.SPEC, config, notebook_step.model_inputs(model.IMAGE_SHAPE, 64, config), total_steps=10
+        )
+    )
+    assert len(from_model) > 1000 and from_model == from_lab
