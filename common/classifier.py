@@ -50,13 +50,13 @@ from tqdm import tqdm
 from common.data import DataError, ImageSet, load_cifar10, load_mnist
 from common.gan import scale_images
 from common.layers import conv2d, dense
+from common.metrics import NUM_CLASSES
 
 v1 = tf.compat.v1
 
 # Part of the cache key (with the plan): bump when the network, the training code or classifier.json's
 # fields change. 2: class-balanced batches and augmentation for CIFAR-10, per_class_test_images, confusion.
 CLASSIFIER_VERSION = 2
-NUM_CLASSES = 10
 FEATURES = 128  # width of the penultimate layer, the feature space of FID and KID
 CACHE_ENV = "DCGAN_CACHE_DIR"
 CHECKPOINT_NAME = "classifier.ckpt"

@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from common.classifier import TrainingPlan, load_classifier
 from common.config import Config, ConfigError
-from common.evaluate import Features, floor_sets, image_features, noise_images, quality
 from common.gan import (
     EVAL_STREAM,
     ArchSpec,
@@ -37,6 +36,8 @@ from common.gan import (
     sample_noise,
 )
 from common.layers import UPDATE_OPS, Layers
+from common.metrics import Features, quality
+from common.run_evaluation import floor_sets, image_features, noise_images
 from common.sampling import Generator
 from common.train import session_config
 
