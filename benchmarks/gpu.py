@@ -5,13 +5,13 @@
 Rows, each timed interleaved with the others of its batch size (benchmarks.speed.time_interleaved):
 - project, float32: the graph `train` builds on a GPU (`--precision auto` is float32 there);
 - project, float16: the same graph with grappler's `auto_mixed_precision` rewrite (float16 matrix work on
-  the GPU, variables float32) and TF1's dynamic loss scaling around each Adam (common.gan.adam_train_op);
+  the GPU, variables float32) and TF1's dynamic loss scaling around each Adam (common.step.adam_train_op);
 - Keras tutorial step, float32, and with Keras's own switch: `mixed_float16` (with Keras's
   LossScaleOptimizer; D's output layer float32, as Keras's mixed-precision guide has it) and
   `mixed_bfloat16` where the GPU has bf16 (compute capability 8.0 and later).
 GPU utilization comes from `nvidia-smi` sampled in the background while each row runs (where it is
 installed). Before timing, the placement check of tests/test_gan.py runs on the project's graph: every op
-has a GPU kernel or is CPU-only on purpose (common.gan.CPU_ONLY_SCOPES).
+has a GPU kernel or is CPU-only on purpose (common.step.CPU_ONLY_SCOPES).
 
 Without a GPU it says so and runs the same rows on the CPU (float16 rows then time the float32 graph:
 grappler's rewrite skips a machine with no GPU), which is what tests/test_benchmarks.py smoke-tests.

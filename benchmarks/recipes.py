@@ -25,8 +25,8 @@ from pathlib import Path
 
 from benchmarks.machine import this_machine
 from common.command import OneLineParser
-from common.evaluate import evaluate_run, write_eval
 from common.machine import load_average
+from common.run_evaluation import evaluate_run, write_eval
 from common.rundir import RunDir
 
 # name -> flags over the notebook's defaults (the candidates of docs/quality.md)

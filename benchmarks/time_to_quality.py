@@ -44,8 +44,9 @@ from common.classifier import load_classifier
 from common.command import OneLineParser, Terminated, sigterm_as_interrupt
 from common.config import Config, ConfigError
 from common.data import DataError
-from common.evaluate import image_features, quality, real_images
 from common.machine import load_average
+from common.metrics import quality
+from common.run_evaluation import image_features, real_images
 from common.sampling import Generator, generator_variables
 from common.speed import SpeedSettings, bf16_supported
 from common.streams import EVAL_STREAM, sample_noise

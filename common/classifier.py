@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from common.data import DataError, ImageSet, load_cifar10, load_mnist
 from common.layers import conv2d, dense
+from common.metrics import NUM_CLASSES
 from common.pipeline import scale_images
 
 v1 = tf.compat.v1
@@ -56,7 +57,6 @@ v1 = tf.compat.v1
 # Part of the cache key (with the plan): bump when the network, the training code or classifier.json's
 # fields change. 2: class-balanced batches and augmentation for CIFAR-10, per_class_test_images, confusion.
 CLASSIFIER_VERSION = 2
-NUM_CLASSES = 10
 FEATURES = 128  # width of the penultimate layer, the feature space of FID and KID
 CACHE_ENV = "DCGAN_CACHE_DIR"
 CHECKPOINT_NAME = "classifier.ckpt"

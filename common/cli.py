@@ -293,7 +293,7 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
     # Quality is tracked when the run is long enough to reach an evaluation (the classifier it needs is
     # trained once per data set and cached: a short smoke run should not pay for it).
     if 0 < config.eval_every <= total_steps(config, len(data.images)):
-        from common.evaluate import TrainingEvaluator
+        from common.run_evaluation import TrainingEvaluator
 
         evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
     try:

@@ -24,13 +24,13 @@ SAMPLER_STATS = ("recalibrated", "moving")
 LOSSES = ("bce", "hinge")
 # How the notebook generator doubles the image size: its stride-2 transposed convolutions (the notebook),
 # or a nearest-neighbour resize x2 followed by a stride-1 convolution, the standard cure for the
-# checkerboard artifacts of a kernel (3) that the stride (2) does not divide (common/notebook.py).
+# checkerboard artifacts of a kernel (3) that the stride (2) does not divide (dcgan_mnist/model.py).
 UPSAMPLES = ("transpose", "resize")
 # How the notebook discriminator keeps its layers in check: batch norm on layers 2 and 3 (the notebook),
 # spectral normalization of every kernel instead (Miyato et al. 2018, as SNGAN's D: no batch norm), or
-# both (common/layers.py: spectral_normalize; common/notebook.py: discriminator).
+# both (common/layers.py: spectral_normalize; common.ingredients.network_layers).
 D_NORMS = ("batch", "spectral", "both")
-# --info-codes: the most values a categorical latent code may take (a one-hot block of z; common.gan).
+# --info-codes: the most values a categorical latent code may take (a one-hot block of z; common.streams).
 MAX_INFO_CODES = 1_000
 # Named sets of settings over the notebook's, `train --recipe NAME` (flags given beside it still win).
 # "improved" is what benchmarks.recipes measured best for the notebook's own networks at the 5-epoch
@@ -79,7 +79,7 @@ class Config:
     upsample: str = "transpose"  # transpose (the notebook) or resize: see UPSAMPLES
     d_norm: str = "batch"  # batch (the notebook), spectral or both: see D_NORMS
     # > 0: z also holds a categorical code of this many values, which D's extra head must recover from
-    # G's images (InfoGAN, Chen et al. 2016): common.gan.info_loss; 0: off (the notebook)
+    # G's images (InfoGAN, Chen et al. 2016): common.losses.info_loss; 0: off (the notebook)
     info_codes: int = 0
     # reproducibility and outputs
     seed: int = 0

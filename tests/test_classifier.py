@@ -216,7 +216,7 @@ HORSE_DIR = SHARED_DATA / "cifar10-horse"
 def test_horse_subset_classifier_separates_real_horses_from_noise(tmp_path, monkeypatch):
     # Issue 14's bar for the default CIFAR plan on the horse-only subset: at most 20% of the evaluator's
     # noise images are called horses, at least 75% of the real test horses it never learned from are.
-    from common.evaluate import noise_images
+    from common.run_evaluation import noise_images
 
     monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path))
     with load_classifier("cifar10", HORSE_DIR, progress=False) as trained:

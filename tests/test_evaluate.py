@@ -12,24 +12,26 @@ import scipy.ndimage
 import tensorflow as tf
 
 from common import classifier as classifier_module
-from common import evaluate as evaluate_module
+from common import run_evaluation
 from common.classifier import TrainingPlan, load_classifier
 from common.data import DataError, load_mnist
-from common.evaluate import (
-    EVAL_FILE,
+from common.evaluate import main
+from common.metrics import (
     checkerboard,
     checkerboard_shares,
     class_statistics,
-    evaluate_run,
     fid,
-    floor_sets,
     frechet_distance,
-    image_features,
     kid,
-    main,
     mmd2_unbiased,
-    noise_images,
     polynomial_kernel,
+)
+from common.run_evaluation import (
+    EVAL_FILE,
+    evaluate_run,
+    floor_sets,
+    image_features,
+    noise_images,
     uninformative_statistics,
 )
 from common.rundir import HISTORY_COLUMNS, RunDir
@@ -297,9 +299,9 @@ def test_several_weights_share_one_reference_and_score_as_one_at_a_time(
     run, n = RunDir(out), SYNTHETIC_TEST // 2
     alone = [evaluate_run(run, n, weights=[w])[0] for w in ("live", "average")]
     featured = []
-    counted = evaluate_module.image_features
+    counted = run_evaluation.image_features
     monkeypatch.setattr(
-        evaluate_module,
+        run_evaluation,
         "image_features",
         lambda c, images: featured.append(len(images)) or counted(c, images),
     )

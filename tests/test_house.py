@@ -1,6 +1,8 @@
 """The shape of the house: who may import whom, and the dataset modules reading as the notebooks."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,68 @@ def test_dataset_modules_are_found_through_their_entry_points():
     assert module_for_dataset("fashion_mnist").architectures is ARCHITECTURES
     assert module_for_dataset("cifar10").architectures["notebook"] is cifar_model.SPEC
     assert ARCHITECTURES["notebook"] is mnist_model.SPEC
+
+
+# One job per file: the metrics are pure numbers, `python -m common.evaluate` and `python -m common.compare`
+# are command lines over modules that do the work.
+COMMAND_LINES = ("common.evaluate", "common.compare")
+PRINTING_HELPERS = {"summary_table"}  # what a command line may define besides build_parser/main/command_*
+
+
+def module_path(name: str, root: Path = ROOT) -> Path:
+    return root.joinpath(*name.split(".")).with_suffix(".py")
+
+
+def test_metrics_import_neither_tensorflow_nor_a_command_line():
+    """common.metrics is numbers on arrays: it imports no TensorFlow and no argparse itself (scipy loads
+    argparse on its own), and loading it loads no TensorFlow and no project module but the data layer's
+    (for DataError)."""
+    tree = ast.parse(module_path("common.metrics").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not {name.split(".")[0] for name in imported} & {"tensorflow", "argparse"}
+    code = "import sys, common.metrics; print(sorted(sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = ast.literal_eval(run.stdout)
+    assert "common.metrics" in loaded and not [m for m in loaded if m.split(".")[0] == "tensorflow"]
+    project = [m for m in loaded if m.split(".")[0] in PACKAGES]
+    assert {m for m in project if not m.startswith("common.data")} == {"common", "common.metrics"}
+
+
+def command_line_definitions(path: Path) -> list[str]:
+    """The top-level classes and functions of a command-line module that are not its command line."""
+    return [
+        node.name
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.ClassDef)
+        or (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name not in {"build_parser", "main", *PRINTING_HELPERS}
+            and not node.name.startswith("command_")
+        )
+    ]
+
+
+@pytest.mark.parametrize("name", COMMAND_LINES)
+def test_command_line_modules_define_only_the_command_line(name):
+    assert command_line_definitions(module_path(name)) == []
+
+
+def test_the_command_line_check_finds_work_done_in_a_command_line(tmp_path):
+    """The check can fail: a metric or a class defined beside main is found."""
+    path = tmp_path / "evaluate.py"
+    path.write_text(
+        "class Run:\n    pass\n\ndef build_parser(): ...\n\ndef main(): ...\n\ndef fid(a, b): ...\n"
+    )
+    assert command_line_definitions(path) == ["Run", "fid"]
+
+
+def test_no_module_imports_a_command_line():
+    """The work is imported from the modules that do it, never from a command line (tests may run them)."""
+    offenders = {
+        (name, target)
+        for name, targets in project_imports().items()
+        for target in targets
+        if target in COMMAND_LINES
+    }
+    assert not offenders

@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from common.command import UsageError
 from common.config import RECIPES, Config, ConfigError
-from common.evaluate import evaluate_run
 from common.losses import gan_losses, hinge_losses, top_k_logits
+from common.run_evaluation import evaluate_run
 from common.rundir import RunDir
 from common.sampling import Generator
 from common.train import build_training_graph, train

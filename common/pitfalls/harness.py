@@ -1,6 +1,6 @@
 """The lab bench: the notebook's training step built right and built wrong, trained side by side.
 
-Every variant is `common.gan.model_opt`, the project's own step (the G update, then the D update on the
+Every variant is `model_opt` (dcgan_mnist/model.py), the project's own step (the G update, then the D update on the
 updated G's fakes), with one argument changed: which batch-norm updates a train op waits for
 (`update_ops=`), how a forward pass is built (`tower=`), or the spec. The pitfall modules hold those
 one-liners; this module trains them, side by side, and looks at what they learnt.
@@ -23,10 +23,11 @@ from tqdm import tqdm
 from common.architecture import ArchSpec
 from common.classifier import TrainingPlan, load_classifier
 from common.config import Config, ConfigError
-from common.evaluate import Features, floor_sets, image_features, noise_images, quality
 from common.layers import UPDATE_OPS, Layers
 from common.losses import Losses
+from common.metrics import Features, quality
 from common.pitfalls.notebook_step import model_inputs, model_opt
+from common.run_evaluation import floor_sets, image_features, noise_images
 from common.sampling import Generator, build_sampler
 from common.step import Inputs, Tower, TrainOps, call_network
 from common.streams import EVAL_STREAM, sample_noise
@@ -80,7 +81,7 @@ def lab_config(size: LabSize, seed: int) -> Config:
 
 
 # ------------------------------------------------------------------------------------ the variants
-TrainGraph = tuple[tuple[Tower, ...], Losses, TrainOps]  # what common.gan.model_opt returns
+TrainGraph = tuple[tuple[Tower, ...], Losses, TrainOps]  # what dcgan_mnist.model.model_opt returns
 VariantBuilder = Callable[[ArchSpec, Config, Inputs], TrainGraph]
 
 

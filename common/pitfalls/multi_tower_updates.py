@@ -201,7 +201,7 @@ share of
 the batch; code that takes all of them runs each average {TOWERS} times a step, on statistics of
 {TOWERS} different half-batches, in no fixed order between towers.
 
-**The code that ran** (a {TOWERS}-tower step over `common.gan.model_loss`, batch {TOWERS} x half):
+**The code that ran** (a {TOWERS}-tower step over `model_loss` (dcgan_mnist/model.py), batch {TOWERS} x half):
 
 {code(source(multi_tower_step, first_tower_only, all_towers))}
 

@@ -102,7 +102,7 @@ itself: it *adds* two assign ops per call to `UPDATE_OPS`, and only a train op b
 dependency on them runs them. Without it the training graph still normalizes with batch statistics, and
 the sampler normalizes with the initial values 0 and 1 for ever.
 
-**The broken code** (it ran as written: `common.gan.model_opt` builds each Adam train op under
+**The broken code** (it ran as written: `model_opt` (dcgan_mnist/model.py) builds each Adam train op under
 `tf.control_dependencies` on the list `update_ops(tower, network, config)` returns):
 
 {code(source(without_update_deps))}
@@ -129,7 +129,7 @@ repairs a checkpoint trained this way.
 
 ![broken vs fixed]({FIGURE})
 
-**The fix, as code** (`common/gan.py`, `model_opt`'s default `update_ops`): each optimizer waits for its
+**The fix, as code** (`dcgan_mnist/model.py`, `model_opt`'s default `update_ops`): each optimizer waits for its
 own network's updates, from the forward pass it trains on.
 
 {code(source(network_update_ops, adam_train_op))}

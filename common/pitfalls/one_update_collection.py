@@ -218,7 +218,7 @@ With the moving averages: {fq(result.quality["one_update_collection"]["moving"])
 {result.quality["fixed"]["recalibrated"].fid:.1f}):
 the collection changes only the moving statistics, never the training.
 
-**The fix, as code** (`common/gan.py`): each train op waits for its own network's updates, from the
+**The fix, as code** (`dcgan_mnist/model.py`): each train op waits for its own network's updates, from the
 forward pass it trains on (`--quirks original` takes everything that forward pass added, G's and D's).
 
 {code(source(network_update_ops))}

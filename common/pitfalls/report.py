@@ -104,7 +104,7 @@ used) from `{about["data_source"]}`. Runs: batch {size.batch_size}; the fixed ru
 variants {size.steps}, {size.half_steps} or {size.short_steps} steps (each section says which); every
 variant starts from the same initial weights and sees the same batches and noise, so two runs differ
 only by the line that differs. Every number is formatted from that run, and the code shown is the code
-that ran (one module per pitfall in `common/pitfalls/`, on `common/gan.py` and `common/layers.py`);
+that ran (one module per pitfall in `common/pitfalls/`, on `dcgan_mnist/model.py` and `common/layers.py`);
 snippets that did not run are labelled as illustrations.
 
 **How samples are judged.** Every claim about sample quality is a number of the project's evaluator

@@ -187,7 +187,7 @@ itself, but the choice changes the game, and code that mixes the two (training o
 other) sees a different D.
 
 **The code that ran:** the variant is the project's step with the spec's `d_batches` changed, and the
-forward pass branches on it (`common.gan.model_loss`, shown in the fix below):
+forward pass branches on it (`model_loss` (dcgan_mnist/model.py), shown in the fix below):
 
 {code(source(concat_d))}
 
@@ -218,7 +218,7 @@ recalibrated ({fq(result.quality["concat_d"]["recalibrated"])} vs
 ![separate vs concat]({FIGURE})
 
 **The fix, as code:** a choice, made on purpose and kept the same in training and evaluation: the spec's
-`d_batches`, which `common.gan.model_loss` reads:
+`d_batches`, which `model_loss` (dcgan_mnist/model.py) reads:
 
 {code(source(model_loss))}
 """

@@ -55,7 +55,7 @@ def tower_in_inference_mode(
     noise: tf.Tensor | None = None,
     impl: LayerImpl = FLOAT32_IMPL,
 ) -> Tower:
-    """The project's forward pass (common.gan.model_loss) with every network called with training=False:
+    """The project's forward pass (dcgan_mnist.model.model_loss) with every network called with training=False:
     BN on the moving statistics, no update ops, no dropout."""
 
     def inference_mode(network: Network) -> Network:
@@ -163,7 +163,7 @@ them: it is not that network's output.)
 
 ![training=False]({FIGURE})
 
-**The fix, as code:** build the training towers with `training=True` (`common.gan.model_loss`, as it
+**The fix, as code:** build the training towers with `training=True` (`model_loss` (dcgan_mnist/model.py), as it
 calls each network) and the sampler with `training=False`:
 
 {code(source(model_loss))}

@@ -161,7 +161,7 @@ decided by a feed, and a forgotten or shared feed dict picks the wrong one witho
 ![flag]({FIGURE})
 
 **The fix, as code:** build each mode as its own subgraph with a Python bool (the training towers with
-`True`, the sampler with `False`, sharing variables), as `common.gan` does; then no feed can pick the
+`True`, the sampler with `False`, sharing variables), as `common.step` does; then no feed can pick the
 wrong one and the training step keeps the fused kernel:
 
 {code(source(_python_bool_modes))}
@@ -175,7 +175,7 @@ wrong one and the training step keeps the fused kernel:
 
 
 def _python_bool_modes(spec: ArchSpec, config: Config, inputs: Inputs):
-    """Illustration of the project's layout (common.gan.model_opt and build_sampler)."""
+    """Illustration of the project's layout (dcgan_mnist.model.model_opt and build_sampler)."""
     from common.sampling import build_sampler
 
     towers, losses, train = model_opt(spec, config, inputs, total_steps=1)  # training=True inside

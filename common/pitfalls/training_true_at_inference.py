@@ -138,7 +138,7 @@ one z at a time, {fq(result.quality["training=True, one z at a time"])}: {
 
 ![batch dependence]({FIGURE})
 
-**The fix, as code:** sample with `training=False` (`common/gan.py`), a function of z alone, and with
+**The fix, as code:** sample with `training=False` (`dcgan_mnist/model.py`), a function of z alone, and with
 recalibrated statistics (the warm-up section):
 
 {code(source(build_sampler))}

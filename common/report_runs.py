@@ -1,0 +1,86 @@
+"""The run directories `python -m common.compare` puts side by side, each read once into a `Run`:
+config.json, history.csv, samples/ and eval.json (common/report.py writes the report from them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from common.config import Config
+from common.modules import run_architecture
+from common.rundir import HISTORY_COLUMNS, RunDir, RunDirError
+
+EVAL_FILE = "eval.json"
+
+
+class Run(NamedTuple):
+    """One run directory, read once: what the tables and figures are made from."""
+
+    label: str  # its name in the report (the folder name, numbered when two folders share it)
+    run: RunDir
+    record: dict[str, Any]  # config.json
+    history: list[dict[str, float]]  # history.csv rows (empty cells left out)
+    evaluation: dict[str, Any] | None  # eval.json, when the run was evaluated
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record.get("config", {})
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.config.get("batch_size", 0))
+
+    def images_seen(self, row: dict[str, float]) -> float:
+        return row["step"] * self.batch_size
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.history[-1] if self.history else {}
+
+    @property
+    def final_grid(self) -> Path | None:
+        grids = self.run.sample_grids()
+        return grids[-1] if grids else None
+
+    @property
+    def eval_columns(self) -> list[str]:
+        """history.csv columns beyond the training ones: the evaluator's (fid, kid, ...)."""
+        return [c for c in self.run.history_columns() if c not in HISTORY_COLUMNS]
+
+
+def read_run(path: str | Path, label: str) -> Run:
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path} is not a run directory (no such folder)")
+    record = run.read_config()  # RunDirError when there is no config.json
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise RunDirError(f"{run.config} is not a run's config.json (no 'config' settings)")
+    # A config.json another module rewrote (a data set beside another's image shape) is not compared.
+    run_architecture(Config.from_dict(record["config"]), record)
+    try:
+        history = run.read_history()
+    except (ValueError, KeyError, OSError) as err:
+        raise RunDirError(f"cannot read {run.history}: {err}") from err
+    if any("step" not in row for row in history):
+        raise RunDirError(f"{run.history} has a row without a step")
+    evaluation = None
+    eval_path = run.path / EVAL_FILE
+    if eval_path.exists():
+        try:
+            evaluation = json.loads(eval_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise RunDirError(f"cannot read {eval_path}: {err}") from err
+        if not isinstance(evaluation, dict):
+            raise RunDirError(f"{eval_path} is not an evaluation (not a JSON object)")
+    return Run(label, run, record, history, evaluation)
+
+
+def read_runs(paths: Sequence[str | Path]) -> list[Run]:
+    if not paths:
+        raise RunDirError("give at least one run directory")
+    names = [Path(p).resolve().name or str(p) for p in paths]
+    labels = [name if names.count(name) == 1 else f"{name} ({i + 1})" for i, name in enumerate(names)]
+    return [read_run(path, label) for path, label in zip(paths, labels, strict=True)]
