@@ -262,7 +262,7 @@ def keras_models(spec: ArchSpec, config: Config, output_dtype: str | None = None
 
 
 NO_NATIVE_BF16 = "no native bf16 on this CPU (AMX or AVX512_BF16)"
-# The notebook generator's layers (common/notebook.py), in the order the Keras mirror's weighted layers
+# The notebook generator's layers (dcgan_mnist/model.py), in the order the Keras mirror's weighted layers
 # come in, and each Keras layer kind's weights under the project's variable names.
 NOTEBOOK_GENERATOR_LAYERS = (
     "dense",

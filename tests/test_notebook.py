@@ -1,4 +1,5 @@
-"""common/notebook.py's generator with --upsample resize: shapes, parameters, variables, the flag, resume.
+"""The notebook generator with --upsample resize (common.ingredients.ResizeUpsampling): shapes,
+parameters, variables, the flag, resume.
 
 Runs on a tiny synthetic CIFAR-10 the tests write themselves (tests.conftest.write_cifar10)."""
 

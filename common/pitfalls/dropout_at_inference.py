@@ -102,7 +102,7 @@ dropped {1 - result.keep_prob:.0%} of G's activations at random. Not batch norm,
 that behaves differently in training and inference needs to be told which.
 
 **The code that ran:** the project's sampler with `--quirks original`, which makes the notebook
-generator keep its dropout at sampling time (`common/notebook.py`: `dropout_on = True if
+generator keep its dropout at sampling time (`dcgan_mnist/model.py`: `dropout_on = True if
 config.original_quirks else training`):
 
 {code(source(sampler_with_dropout))}
@@ -121,7 +121,7 @@ Dropout on vs off at sampling time:
 ![dropout at inference]({FIGURE})
 
 **The fix, as code:** dropout that is the identity when `training=False` (`common/layers.py`), called
-with the network's `training` (the project's default; `common/notebook.py`):
+with the network's `training` (the project's default; `dcgan_mnist/model.py`):
 
 {code(source(dropout))}
 """

@@ -1,8 +1,9 @@
 """The lab bench: the notebook's training step built right and built wrong, trained side by side.
 
-Every variant is `model_opt` (dcgan_mnist/model.py), the project's own step (the G update, then the D update on the
-updated G's fakes), with one argument changed: which batch-norm updates a train op waits for
-(`update_ops=`), how a forward pass is built (`tower=`), or the spec. The pitfall modules hold those
+Every variant is the project's own step (dcgan_mnist/model.py: model_opt, as
+common.pitfalls.notebook_step builds it: the G update, then the D update on the updated G's fakes), with
+one argument changed: which batch-norm updates a train op waits for (`update_ops=`), how a forward pass
+is built (`tower=`), or the spec. The pitfall modules hold those
 one-liners; this module trains them, side by side, and looks at what they learnt.
 
 All variants start from the same initial weights and see the same batches and noise (both are functions

@@ -129,7 +129,7 @@ repairs a checkpoint trained this way.
 
 ![broken vs fixed]({FIGURE})
 
-**The fix, as code** (`dcgan_mnist/model.py`, `model_opt`'s default `update_ops`): each optimizer waits for its
+**The fix, as code** (`dcgan_mnist/model.py`, `model_opt`): each optimizer waits for its
 own network's updates, from the forward pass it trains on.
 
 {code(source(network_update_ops, adam_train_op))}

@@ -55,8 +55,8 @@ def tower_in_inference_mode(
     noise: tf.Tensor | None = None,
     impl: LayerImpl = FLOAT32_IMPL,
 ) -> Tower:
-    """The project's forward pass (dcgan_mnist.model.model_loss) with every network called with training=False:
-    BN on the moving statistics, no update ops, no dropout."""
+    """The project's forward pass (dcgan_mnist.model.model_loss) with every network called with
+    training=False: BN on the moving statistics, no update ops, no dropout."""
 
     def inference_mode(network: Network) -> Network:
         return lambda tensor, training, config, layers: network(tensor, False, config, layers)
@@ -163,8 +163,8 @@ them: it is not that network's output.)
 
 ![training=False]({FIGURE})
 
-**The fix, as code:** build the training towers with `training=True` (`model_loss` (dcgan_mnist/model.py), as it
-calls each network) and the sampler with `training=False`:
+**The fix, as code:** build the training towers with `training=True` (dcgan_mnist/model.py's
+`model_loss`, as it calls each network) and the sampler with `training=False`:
 
 {code(source(model_loss))}
 """
