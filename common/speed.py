@@ -12,8 +12,10 @@ set through the environment:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator
 
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
@@ -177,3 +179,26 @@ def _int_from_env(name: str, default: int) -> int:
     if value < 0:
         raise ConfigError(f"{name} must be a non-negative integer, got {raw!r}")
     return value
+
+
+@contextlib.contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """TensorFlow's op determinism on (or off) for a block, restored afterwards.
+
+    On the CPU some multi-threaded kernels sum in an order that depends on thread timing, so without it
+    two identical runs drift apart in the last bits after a few dozen steps (seen here under load).
+    """
+    from tensorflow.python.framework import config as tf_config  # the public API can only enable it
+
+    before = tf_config.is_op_determinism_enabled()
+    if enabled:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
+    try:
+        yield
+    finally:
+        if before:
+            tf_config.enable_op_determinism()
+        else:
+            tf_config.disable_op_determinism()

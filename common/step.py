@@ -14,7 +14,8 @@ UPDATE_OPS, and the optimizers pick them up from there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 import tensorflow as tf
@@ -30,6 +31,7 @@ from common.ingredients import (
 from common.layers import FLOAT32_IMPL, UPDATE_OPS, Layers, Training
 from common.losses import Losses, gan_losses
 from common.pipeline import StepData, step_batches
+from common.speed import op_determinism
 from common.streams import FIRST_TOWER_STREAM, SECOND_TOWER_STREAM, draw_latent, tower_layers
 
 if TYPE_CHECKING:
@@ -308,12 +310,23 @@ def total_steps(config: Config, n_images: int) -> int:
     return min(steps, config.max_steps) if config.max_steps else steps
 
 
-def build_gan(spec: ArchSpec, config: Config, n_images: int, impl: LayerImpl = FLOAT32_IMPL) -> GANGraph:
-    """The whole training graph, in the current default graph: the architecture module's model_inputs
-    and model_opt (which builds its forward passes with its model_loss), then summaries and savers."""
-    v1.set_random_seed(config.seed)  # the initializers' seeds
-    inputs = spec.model.model_inputs(n_images, config)
-    towers, losses, train = spec.model.model_opt(inputs, config, total_steps(config, n_images), impl)
+@contextlib.contextmanager
+def graph_being_built(config: Config, device: str | None = None) -> Iterator[tf.Graph]:
+    """A new graph to build a run in: the default graph inside the block, on `device` (default: the GPU
+    when there is one), with the initializers' seed and the op determinism the run asks for; finalized
+    when the block ends, so that no op can be added afterwards (the loop only runs what exists)."""
+    graph = tf.Graph()
+    device = device or ("/GPU:0" if gpu_visible() else "/CPU:0")
+    with op_determinism(config.deterministic), graph.as_default(), tf.device(device):
+        v1.set_random_seed(config.seed)  # the initializers' seeds
+        yield graph
+    graph.finalize()
+
+
+def finish_graph(spec: ArchSpec, config: Config, inputs: Inputs, step: Step) -> GANGraph:
+    """What the loop needs around a model file's step: the step's scalar summaries, the init op and the
+    savers (the rotating checkpoints and the best one)."""
+    towers, losses, train = step
     with tf.name_scope("summaries"), tf.device("/CPU:0"):  # CPU_ONLY_SCOPES
         scalars = v1.summary.merge(
             [
@@ -332,18 +345,21 @@ def build_gan(spec: ArchSpec, config: Config, n_images: int, impl: LayerImpl = F
     return GANGraph(spec, inputs, towers, losses, train, Summaries(scalars), init, saver, best_saver)
 
 
+def build_gan(spec: ArchSpec, config: Config, n_images: int, impl: LayerImpl = FLOAT32_IMPL) -> GANGraph:
+    """The whole training graph of `spec`, in the current default graph: its module's model_inputs and
+    model_opt (which builds its forward passes with its model_loss), then finish_graph. What the
+    notebooks' model files write out in their `train` (dcgan_mnist/model.py), for any architecture."""
+    v1.set_random_seed(config.seed)  # the initializers' seeds
+    inputs = spec.model.model_inputs(n_images, config)
+    step = spec.model.model_opt(inputs, config, total_steps(config, n_images), impl)
+    return finish_graph(spec, config, inputs, step)
+
+
 def build_training_graph(
     spec: ArchSpec, config: Config, n_images: int, impl: LayerImpl = FLOAT32_IMPL, device: str | None = None
 ) -> tuple[tf.Graph, GANGraph]:
-    """The finalized graph of a run: after this no op can be added (the loop only runs what exists).
-
-    impl: the layers' implementation (default: the one the run's precision resolves to,
-    SpeedSettings.default_settings(config.precision).layer_impl). device: where the ops go (default: the
-    GPU when there is one).
-    """
-    graph = tf.Graph()
-    device = device or ("/GPU:0" if gpu_visible() else "/CPU:0")
-    with graph.as_default(), tf.device(device):
+    """The finalized graph of a run of `spec` (graph_being_built, build_gan): what the loop, the
+    benchmarks and the tests train. impl: the layers' implementation (a run's: SpeedSettings.layer_impl)."""
+    with graph_being_built(config, device) as graph:
         gan = build_gan(spec, config, n_images, impl)
-    graph.finalize()
     return graph, gan

@@ -15,7 +15,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,7 +41,7 @@ from common.rundir import (
     save_progress_gif,
 )
 from common.sampling import Generator, generator_variables
-from common.speed import SpeedSettings, resolve_precision
+from common.speed import SpeedSettings, op_determinism, resolve_precision
 from common.step import GANGraph, build_training_graph, gpu_visible, total_steps
 from common.streams import sample_noise
 from common.watch import CollapseWatch, Stretch, collapse_stretches
@@ -124,29 +124,6 @@ def session_config(settings: SpeedSettings | None = None) -> v1.ConfigProto:
     return settings.apply(v1.ConfigProto(allow_soft_placement=True))
 
 
-@contextlib.contextmanager
-def op_determinism(enabled: bool) -> Iterator[None]:
-    """TensorFlow's op determinism on (or off) for a block, restored afterwards.
-
-    On the CPU some multi-threaded kernels sum in an order that depends on thread timing, so without it
-    two identical runs drift apart in the last bits after a few dozen steps (seen here under load).
-    """
-    from tensorflow.python.framework import config as tf_config  # the public API can only enable it
-
-    before = tf_config.is_op_determinism_enabled()
-    if enabled:
-        tf_config.enable_op_determinism()
-    else:
-        tf_config.disable_op_determinism()
-    try:
-        yield
-    finally:
-        if before:
-            tf_config.enable_op_determinism()
-        else:
-            tf_config.disable_op_determinism()
-
-
 def with_precision(config: Config) -> Config:
     """The config with its precision made concrete for this machine (`auto` -> float32 or bfloat16)."""
     return config.replace(precision=resolve_precision(config.precision, gpu_visible()))
@@ -207,18 +184,14 @@ def write_figures(run: RunDir, title: str) -> None:
     save_progress_gif(run.sample_grids(), run.progress_gif)
 
 
-def with_op_determinism(function: Callable[..., TrainResult]) -> Callable[..., TrainResult]:
-    """Run `function(spec, config, ...)` with the op determinism `config.deterministic` asks for."""
-
-    @functools.wraps(function)
-    def wrapper(spec: ArchSpec, config: Config, *args: Any, **kwargs: Any) -> TrainResult:
-        with op_determinism(config.deterministic):
-            return function(spec, config, *args, **kwargs)
-
-    return wrapper
+def run_settings(config: Config) -> tuple[Config, SpeedSettings]:
+    """The config with its precision made concrete for this machine, and the session settings for it
+    (threads, XLA, the layers' implementation: `settings.layer_impl`). Call it before anything is
+    written: a bad --precision leaves no trace."""
+    config = with_precision(config)
+    return config, SpeedSettings.default_settings(config.precision)
 
 
-@with_op_determinism
 def train(
     spec: ArchSpec,
     config: Config,
@@ -228,52 +201,49 @@ def train(
     hooks: tuple[StepHook, ...] = (),
     progress: bool = True,
 ) -> TrainResult:
-    """Train `spec` on `data` into `run`, from scratch or from its latest checkpoint.
+    """Train the architecture `spec` on `data` into `run`: its module's graph (model_inputs, model_opt)
+    built by build_training_graph, then run_session. The write-ups' `train` and the tests use it; the
+    notebooks' model files compose their graph themselves (dcgan_mnist/model.py: train)."""
+    config, settings = run_settings(config)
+    graph, gan = build_training_graph(spec, config, len(data.images), settings.layer_impl)
+    return run_session(graph, gan, config, data, run, settings, resume, hooks, progress)
+
+
+def run_session(
+    graph: tf.Graph,
+    gan: GANGraph,
+    config: Config,
+    data: ImageSet,
+    run: RunDir,
+    settings: SpeedSettings,
+    resume: bool = False,
+    hooks: tuple[StepHook, ...] = (),
+    progress: bool = True,
+) -> TrainResult:
+    """Run the finalized training graph `gan` on `data` into `run`, from scratch or from its latest
+    checkpoint: one `sess.run` per step, with grids, history, checkpoints and the best checkpoint.
 
     Nothing in `run` is written until the checkpoint is restored. A new run that fails before its first
     checkpoint removes what it wrote (so the same command starts it again); a full disk raises
     DiskFullError after removing the half-written files; SIGTERM saves a checkpoint like Ctrl-C.
     """
-    config = with_precision(config)  # before anything is written: a bad --precision leaves no trace
-    n_images = len(data.images)
-    settings = SpeedSettings.default_settings(config.precision)
-    graph, gan = build_training_graph(spec, config, n_images, settings.layer_impl)
-    record = run_record(spec, config, data, graph, settings)
+    record = run_record(gan.spec, config, data, graph, settings)
     for hook in hooks:  # what a hook measured once, e.g. the evaluator's noise ceiling
         record.update(getattr(hook, "record", {}))
     # The newest checkpoint that reads whole (a damaged newest one is skipped, saying so).
     checkpoint = run.latest_checkpoint() if resume else None
     created_folder = not run.path.exists()
     try:
-        with sigterm_as_interrupt():
-            return _train_session(
-                spec, config, data, run, resume, hooks, progress, graph, gan, record, checkpoint, settings
-            )
+        with (
+            op_determinism(config.deterministic),
+            sigterm_as_interrupt(),
+            v1.Session(graph=graph, config=session_config(settings)) as sess,
+            Generator(gan.spec, config) as generator,
+        ):
+            session = _TrainingSession(sess, gan, generator, config, data, run, record, hooks, progress)
+            return session.run(checkpoint, resume)
     except _Failure as failure:
-        writing, saved_step, err = failure.writing, failure.saved_step, failure.error
-        if not resume and saved_step is None and not isinstance(err, KeyboardInterrupt):
-            # A new run that never reached a checkpoint: take back what it wrote, and only that (the
-            # folder held no run files when it started), so that the same command can start it again.
-            if created_folder:
-                shutil.rmtree(run.path, ignore_errors=True)
-            else:
-                run.remove_run_files()
-            note = f"; removed the run's files from {run.path}, so the same command starts it again"
-        else:
-            note = ""
-        if is_disk_full(err):
-            if run.path.exists():
-                run.remove_temporary_files()
-                if writing.startswith("checkpoint ") and failure.step != saved_step:
-                    run.remove_checkpoint(failure.step)  # a half-written one
-            last = (run.latest_checkpoint() if run.path.exists() else None) or "none yet"
-            raise DiskFullError(
-                f"no space left on {run.path} while writing {writing}; the last good checkpoint is intact: "
-                f"{last}{note}"
-            ) from err
-        if isinstance(err, NanLossError) and note:
-            raise NanLossError(f"{err}{note}") from None
-        raise err from None
+        _raise_failure(failure, run, resume, created_folder)
 
 
 def check_checkpoint_fits(checkpoint: str, graph: tf.Graph) -> None:
@@ -290,198 +260,261 @@ def check_checkpoint_fits(checkpoint: str, graph: tf.Graph) -> None:
             )
 
 
+# ---------------------------------------------------------------------------------- the session
 class _Failure(Exception):
-    """How _train_session failed: the error, what it was writing, the step and the last checkpoint saved."""
+    """How a training session failed: the error, what it was writing, the step and the last checkpoint."""
 
     def __init__(self, error: BaseException, writing: str, step: int, saved_step: int | None) -> None:
         super().__init__(str(error))
         self.error, self.writing, self.step, self.saved_step = error, writing, step, saved_step
 
 
-def _train_session(
-    spec: ArchSpec,
-    config: Config,
-    data: ImageSet,
-    run: RunDir,
-    resume: bool,
-    hooks: tuple[StepHook, ...],
-    progress: bool,
-    graph: tf.Graph,
-    gan: GANGraph,
-    record: dict[str, Any],
-    checkpoint: str | None,
-    settings: SpeedSettings,
-) -> TrainResult:
-    """The Session of `train`: restore, then write the run's files and step; a failure comes out as
-    _Failure, with what was being written when it happened."""
-    n_images = len(data.images)
-    steps = record["total_steps"]
-    steps_per_epoch = record["steps_per_epoch"]
-    title = f"{spec.name} on {config.dataset}"
-    started = time.perf_counter()
-    train_seconds = 0.0
-    steps_done = 0
-    writing, saved_step, step = "config.json", None, 0
-    bar = log = writer = None
-    failing = False
-    figures_step = None  # the step loss.png and progress.gif were last drawn at
-    with (
-        v1.Session(graph=graph, config=session_config(settings)) as sess,
-        Generator(spec, config) as generator,
-    ):
+class _TrainingSession:
+    """One invocation of training in an open Session: `run` restores, writes the run's files and steps.
+
+    The state a failure report needs (what was being written, the step, the last checkpoint saved) is
+    kept on the object, so that any failure comes out of `run` as a _Failure saying so.
+    """
+
+    def __init__(
+        self,
+        sess: v1.Session,
+        gan: GANGraph,
+        generator: Generator,
+        config: Config,
+        data: ImageSet,
+        run: RunDir,
+        record: dict[str, Any],
+        hooks: tuple[StepHook, ...],
+        progress: bool,
+    ) -> None:
+        self.sess, self.gan, self.config, self.data, self.run_dir = sess, gan, config, data, run
+        self.record, self.hooks, self.progress = record, hooks, progress
+        self.samples = StepSamples(sess, sess.graph, generator)
+        self.title = f"{gan.spec.name} on {config.dataset}"
+        self.steps, self.steps_per_epoch = record["total_steps"], record["steps_per_epoch"]
+        self.started = time.perf_counter()
+        self.train_seconds, self.steps_done = 0.0, 0
+        self.writing, self.step, self.saved_step = "config.json", 0, None
+        self.figures_step: int | None = None  # the step loss.png and progress.gif were last drawn at
+        self.bar = self.log = self.writer = None
+
+    def run(self, checkpoint: str | None, resume: bool) -> TrainResult:
+        failing = False
         try:
-            sess.run(gan.init)
-            sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: data.images})
-            if checkpoint:
-                check_checkpoint_fits(checkpoint, graph)
-                try:
-                    gan.saver.restore(sess, checkpoint)
-                except (tf.errors.OpError, ValueError) as err:
-                    text = str(getattr(err, "message", err)).strip().splitlines()
-                    raise RunDirError(f"cannot restore {checkpoint}: {text[0] if text else err}") from None
-            elif resume:
-                tqdm.write(
-                    f"no checkpoint in {run.checkpoints} yet: starting the run from step 0", file=sys.stderr
-                )
-            step = int(sess.run(gan.inputs.global_step))
-            figures_step = step if checkpoint else None
-            # Only now, with the checkpoint restored, is anything in the run directory written.
-            if resume:
-                record["resumed"] = run.read_config().get("resumed", []) + [checkpoint]
-            # config.json first, then the subfolders: a kill -9 between the two leaves a run that --resume
-            # takes, never a folder of empty run subfolders without config.json (refused as a damaged run).
-            run.path.mkdir(parents=True, exist_ok=True)
-            run.write_config(record)
-            run.create()
-            # Columns a hook adds (a `columns` attribute, e.g. common.evaluate's fid, kid) join the header.
-            columns = list(HISTORY_COLUMNS) + [c for hook in hooks for c in getattr(hook, "columns", ())]
-            tracked = "fid" in columns
-            if tracked:
-                columns.append("best_fid")
-            keeper = BestKeeper(run)
-            noise_fid = next((hook.noise_fid for hook in hooks if hasattr(hook, "noise_fid")), None)
-            watch = CollapseWatch(noise_fid)
-            writing = "history.csv"
-            columns, history = run.resume_history(step, columns)
-            seconds_before = history[-1]["seconds"] if history else 0.0
-            writing = "events/"
-            writer = v1.summary.FileWriter(str(run.events), graph=None if checkpoint else graph)
-            writing = "history.csv"
-            log = HistoryWriter(run.history, columns)
-            samples = StepSamples(sess, graph, generator)
-            fixed_noise = sample_noise(config, config.grid_size, config.seed)
-            tqdm.write(f"{title}: {n_images} images, {steps} steps on {record['device']}", file=sys.stderr)
-            if step == 0:
-                writing = "samples/step_000000.png"
-                write_samples(samples.at(0), run, writer, fixed_noise, 0)
-            bar = tqdm(total=steps, initial=step, unit="step", disable=not progress, dynamic_ncols=True)
-            window: list[tuple[float, float, float, float]] = []
-            window_seconds = 0.0
-            shuffled_epoch = None
+            self.restore(checkpoint, resume)
+            self.open_run_files(checkpoint, resume)
             try:
-                while step < steps:
-                    # each epoch's order, also mid-epoch on resume
-                    if step // steps_per_epoch != shuffled_epoch:
-                        sess.run(gan.inputs.shuffle)
-                        shuffled_epoch = step // steps_per_epoch
-                    logging = (step + 1) % config.log_every == 0 or step + 1 == steps
-                    fetches = {"step": gan.train.step, "losses": gan.losses}
-                    if logging:
-                        fetches["summary"] = gan.summaries.scalars
-                    tick = time.perf_counter()
-                    out = sess.run(fetches)
-                    elapsed = time.perf_counter() - tick
-                    step += 1
-                    steps_done += 1
-                    train_seconds += elapsed
-                    window_seconds += elapsed
-                    losses = tuple(float(v) for v in out["losses"])
-                    if not all(math.isfinite(v) for v in losses):
-                        last = run.latest_checkpoint() or "none yet"
-                        raise NanLossError(
-                            f"non-finite loss at step {step} (d_loss={losses[0]}, g_loss={losses[1]}); "
-                            f"stopped, the last good checkpoint is intact: {last}"
-                        )
-                    window.append(losses)
-                    bar.update(1)
-                    if logging:
-                        means = np.mean(window, axis=0)
-                        row = {
-                            "step": step,
-                            "epoch": step / steps_per_epoch,
-                            "d_loss": means[0],
-                            "g_loss": means[1],
-                            "d_real": means[2],
-                            "d_fake": means[3],
-                            "seconds": seconds_before + time.perf_counter() - started,
-                            "images_per_second": len(window) * config.batch_size / window_seconds,
-                        }
-                        for hook in hooks:
-                            row.update(hook(functools.partial(samples.at, step), step))
-                        if "fid" in row:
-                            writing = "checkpoints/best"
-                            if keeper.offer(sess, gan, step, row["fid"]):
-                                record["best"] = {k: keeper.best[k] for k in ("step", "fid")}
-                                run.write_config(record)
-                            row["best_fid"] = keeper.best["fid"]
-                            writer.add_summary(scalar_summary("eval/best_fid", keeper.best["fid"]), step)
-                        warning = watch.update(row)
-                        if warning:
-                            tqdm.write(warning, file=sys.stderr)
-                        row["collapsed"] = int(watch.active())
-                        writer.add_summary(scalar_summary("watch/collapsed", row["collapsed"]), step)
-                        writing = "history.csv"
-                        log.write(row)
-                        writer.add_summary(out["summary"], step)
-                        bar.set_postfix(
-                            d_loss=f"{means[0]:.3f}",
-                            g_loss=f"{means[1]:.3f}",
-                            img_s=f"{row['images_per_second']:.0f}",
-                        )
-                        window, window_seconds = [], 0.0
-                    if step % config.sample_every == 0 or step == steps:
-                        writing = f"samples/step_{step:06d}.png"
-                        write_samples(samples.at(step), run, writer, fixed_noise, step)
-                    if step % config.checkpoint_every == 0 or step == steps:
-                        writing = f"checkpoint model.ckpt-{step}"
-                        gan.saver.save(sess, run.checkpoint_prefix, global_step=step)
-                        saved_step = step
-                        writing = "loss.png and progress.gif"
-                        write_figures(run, title)
-                        figures_step = step
+                self.loop()
             except KeyboardInterrupt as err:
-                # Between two sess.run calls the state is consistent: keep it, so --resume goes on from here.
-                step = int(sess.run(gan.inputs.global_step))
-                writing = f"checkpoint model.ckpt-{step}"
-                gan.saver.save(sess, run.checkpoint_prefix, global_step=step)
-                saved_step = step
-                what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
-                tqdm.write(f"{what}: saved a checkpoint at step {step}; --resume continues", file=sys.stderr)
-                err.reported = True  # this line is the message: exit_code adds none
+                self.save_interrupted(err)
                 raise
         except BaseException as err:
             failing = True
-            raise _Failure(err, writing, step, saved_step) from err
+            raise _Failure(err, self.writing, self.step, self.saved_step) from err
         finally:
-            # On a failure these only tidy up: an error here (the same full disk) must not hide the first.
-            with contextlib.suppress(Exception) if failing else contextlib.nullcontext():
-                if bar is not None:
-                    bar.close()
-                if log is not None:
-                    log.close()
-                if writer is not None:
-                    writer.close()
-            if failing and log is not None and figures_step != step:
-                # A crash or Ctrl-C between checkpoints: draw what was logged (derived files, best effort).
-                with contextlib.suppress(Exception):
-                    write_figures(run, title)
-    seconds = time.perf_counter() - started
-    ips = steps_done * config.batch_size / train_seconds if train_seconds else 0.0
-    collapses = tuple(collapse_stretches(run.read_history(), noise_fid))
-    if collapses or tracked:  # the summary of how the run went, for readers of config.json
-        record["collapses"] = [stretch._asdict() for stretch in collapses]
+            self.close(failing)
+        return self.result()
+
+    def restore(self, checkpoint: str | None, resume: bool) -> None:
+        """The graph's initial state, the data set on the device, then the checkpoint's state if any."""
+        sess, gan = self.sess, self.gan
+        sess.run(gan.init)
+        sess.run(gan.inputs.load_dataset, {gan.inputs.dataset_feed: self.data.images})
+        if checkpoint:
+            check_checkpoint_fits(checkpoint, sess.graph)
+            try:
+                gan.saver.restore(sess, checkpoint)
+            except (tf.errors.OpError, ValueError) as err:
+                text = str(getattr(err, "message", err)).strip().splitlines()
+                raise RunDirError(f"cannot restore {checkpoint}: {text[0] if text else err}") from None
+        elif resume:
+            tqdm.write(
+                f"no checkpoint in {self.run_dir.checkpoints} yet: starting the run from step 0",
+                file=sys.stderr,
+            )
+        self.step = int(sess.run(gan.inputs.global_step))
+        self.figures_step = self.step if checkpoint else None
+
+    def open_run_files(self, checkpoint: str | None, resume: bool) -> None:
+        """Only now, with the checkpoint restored, is anything in the run directory written."""
+        run, record = self.run_dir, self.record
+        if resume:
+            record["resumed"] = run.read_config().get("resumed", []) + [checkpoint]
+        # config.json first, then the subfolders: a kill -9 between the two leaves a run that --resume
+        # takes, never a folder of empty run subfolders without config.json (refused as a damaged run).
+        run.path.mkdir(parents=True, exist_ok=True)
         run.write_config(record)
-    return TrainResult(run.path, step, seconds, ips, keeper.best, collapses)
+        run.create()
+        # Columns a hook adds (a `columns` attribute, e.g. the evaluator's fid, kid) join the header.
+        columns = list(HISTORY_COLUMNS) + [c for hook in self.hooks for c in getattr(hook, "columns", ())]
+        self.tracked = "fid" in columns
+        if self.tracked:
+            columns.append("best_fid")
+        self.keeper = BestKeeper(run)
+        self.noise_fid = next((hook.noise_fid for hook in self.hooks if hasattr(hook, "noise_fid")), None)
+        self.watch = CollapseWatch(self.noise_fid)
+        self.writing = "history.csv"
+        columns, history = run.resume_history(self.step, columns)
+        self.seconds_before = history[-1]["seconds"] if history else 0.0
+        self.writing = "events/"
+        self.writer = v1.summary.FileWriter(str(run.events), graph=None if checkpoint else self.sess.graph)
+        self.writing = "history.csv"
+        self.log = HistoryWriter(run.history, columns)
+        self.fixed_noise = sample_noise(self.config, self.config.grid_size, self.config.seed)
+        tqdm.write(
+            f"{self.title}: {len(self.data.images)} images, {self.steps} steps on {record['device']}",
+            file=sys.stderr,
+        )
+        if self.step == 0:
+            self.writing = "samples/step_000000.png"
+            write_samples(self.samples.at(0), run, self.writer, self.fixed_noise, 0)
+
+    def loop(self) -> None:
+        """One `sess.run` per step: the G update, the D update and global_step += 1, in the graph."""
+        gan, config = self.gan, self.config
+        self.bar = tqdm(
+            total=self.steps, initial=self.step, unit="step", disable=not self.progress, dynamic_ncols=True
+        )
+        self.window: list[tuple[float, float, float, float]] = []
+        self.window_seconds = 0.0
+        shuffled_epoch = None
+        while self.step < self.steps:
+            if self.step // self.steps_per_epoch != shuffled_epoch:  # each epoch's order, also on resume
+                self.sess.run(gan.inputs.shuffle)
+                shuffled_epoch = self.step // self.steps_per_epoch
+            logging = (self.step + 1) % config.log_every == 0 or self.step + 1 == self.steps
+            fetches = {"step": gan.train.step, "losses": gan.losses}
+            if logging:
+                fetches["summary"] = gan.summaries.scalars
+            tick = time.perf_counter()
+            out = self.sess.run(fetches)
+            elapsed = time.perf_counter() - tick
+            self.step += 1
+            self.steps_done += 1
+            self.train_seconds += elapsed
+            self.window_seconds += elapsed
+            losses = tuple(float(v) for v in out["losses"])
+            if not all(math.isfinite(v) for v in losses):
+                last = self.run_dir.latest_checkpoint() or "none yet"
+                raise NanLossError(
+                    f"non-finite loss at step {self.step} (d_loss={losses[0]}, g_loss={losses[1]}); "
+                    f"stopped, the last good checkpoint is intact: {last}"
+                )
+            self.window.append(losses)
+            self.bar.update(1)
+            if logging:
+                self.log_row(out["summary"])
+            if self.step % config.sample_every == 0 or self.step == self.steps:
+                self.writing = f"samples/step_{self.step:06d}.png"
+                write_samples(
+                    self.samples.at(self.step), self.run_dir, self.writer, self.fixed_noise, self.step
+                )
+            if self.step % config.checkpoint_every == 0 or self.step == self.steps:
+                self.save_checkpoint()
+                self.writing = "loss.png and progress.gif"
+                write_figures(self.run_dir, self.title)
+                self.figures_step = self.step
+
+    def log_row(self, summary: bytes) -> None:
+        """history.csv's row of the logged steps since the last row (the hooks' columns, e.g. FID, and
+        the best checkpoint and the collapse watch with them), and the step's TensorBoard scalars."""
+        step, writer = self.step, self.writer
+        means = np.mean(self.window, axis=0)
+        row = {
+            "step": step,
+            "epoch": step / self.steps_per_epoch,
+            "d_loss": means[0],
+            "g_loss": means[1],
+            "d_real": means[2],
+            "d_fake": means[3],
+            "seconds": self.seconds_before + time.perf_counter() - self.started,
+            "images_per_second": len(self.window) * self.config.batch_size / self.window_seconds,
+        }
+        for hook in self.hooks:
+            row.update(hook(functools.partial(self.samples.at, step), step))
+        if "fid" in row:
+            self.writing = "checkpoints/best"
+            if self.keeper.offer(self.sess, self.gan, step, row["fid"]):
+                self.record["best"] = {k: self.keeper.best[k] for k in ("step", "fid")}
+                self.run_dir.write_config(self.record)
+            row["best_fid"] = self.keeper.best["fid"]
+            writer.add_summary(scalar_summary("eval/best_fid", self.keeper.best["fid"]), step)
+        warning = self.watch.update(row)
+        if warning:
+            tqdm.write(warning, file=sys.stderr)
+        row["collapsed"] = int(self.watch.active())
+        writer.add_summary(scalar_summary("watch/collapsed", row["collapsed"]), step)
+        self.writing = "history.csv"
+        self.log.write(row)
+        writer.add_summary(summary, step)
+        self.bar.set_postfix(
+            d_loss=f"{means[0]:.3f}", g_loss=f"{means[1]:.3f}", img_s=f"{row['images_per_second']:.0f}"
+        )
+        self.window, self.window_seconds = [], 0.0
+
+    def save_checkpoint(self) -> None:
+        self.writing = f"checkpoint model.ckpt-{self.step}"
+        self.gan.saver.save(self.sess, self.run_dir.checkpoint_prefix, global_step=self.step)
+        self.saved_step = self.step
+
+    def save_interrupted(self, err: KeyboardInterrupt) -> None:
+        """Ctrl-C or SIGTERM between two sess.run calls, where the state is consistent: keep it, so
+        --resume goes on from here."""
+        self.step = int(self.sess.run(self.gan.inputs.global_step))
+        self.save_checkpoint()
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        tqdm.write(f"{what}: saved a checkpoint at step {self.step}; --resume continues", file=sys.stderr)
+        err.reported = True  # this line is the message: exit_code adds none
+
+    def close(self, failing: bool) -> None:
+        # On a failure these only tidy up: an error here (the same full disk) must not hide the first.
+        with contextlib.suppress(Exception) if failing else contextlib.nullcontext():
+            for opened in (self.bar, self.log, self.writer):
+                if opened is not None:
+                    opened.close()
+        if failing and self.log is not None and self.figures_step != self.step:
+            # A crash or Ctrl-C between checkpoints: draw what was logged (derived files, best effort).
+            with contextlib.suppress(Exception):
+                write_figures(self.run_dir, self.title)
+
+    def result(self) -> TrainResult:
+        """The run's summary, also written to config.json for its readers."""
+        seconds = time.perf_counter() - self.started
+        ips = self.steps_done * self.config.batch_size / self.train_seconds if self.train_seconds else 0.0
+        collapses = tuple(collapse_stretches(self.run_dir.read_history(), self.noise_fid))
+        if collapses or self.tracked:  # how the run went, for readers of config.json
+            self.record["collapses"] = [stretch._asdict() for stretch in collapses]
+            self.run_dir.write_config(self.record)
+        return TrainResult(self.run_dir.path, self.step, seconds, ips, self.keeper.best, collapses)
+
+
+def _raise_failure(failure: _Failure, run: RunDir, resume: bool, created_folder: bool) -> None:
+    """Tidy up after a failed session and raise what the user should read."""
+    writing, saved_step, err = failure.writing, failure.saved_step, failure.error
+    if not resume and saved_step is None and not isinstance(err, KeyboardInterrupt):
+        # A new run that never reached a checkpoint: take back what it wrote, and only that (the folder
+        # held no run files when it started), so that the same command can start it again.
+        if created_folder:
+            shutil.rmtree(run.path, ignore_errors=True)
+        else:
+            run.remove_run_files()
+        note = f"; removed the run's files from {run.path}, so the same command starts it again"
+    else:
+        note = ""
+    if is_disk_full(err):
+        if run.path.exists():
+            run.remove_temporary_files()
+            if writing.startswith("checkpoint ") and failure.step != saved_step:
+                run.remove_checkpoint(failure.step)  # a half-written one
+        last = (run.latest_checkpoint() if run.path.exists() else None) or "none yet"
+        raise DiskFullError(
+            f"no space left on {run.path} while writing {writing}; the last good checkpoint is intact: "
+            f"{last}{note}"
+        ) from err
+    if isinstance(err, NanLossError) and note:
+        raise NanLossError(f"{err}{note}") from None
+    raise err from None
 
 
 def scalar_summary(tag: str, value: float) -> v1.Summary:

@@ -24,7 +24,17 @@ from common.data import ImageSet
 from common.layers import FLOAT32_IMPL, UPDATE_OPS, LayerImpl, Layers, Training
 from common.losses import Losses
 from common.rundir import RunDir
-from common.step import Inputs, Step, Tower, call_network, count_step, update_ops_scope
+from common.step import (
+    Inputs,
+    Step,
+    Tower,
+    call_network,
+    count_step,
+    finish_graph,
+    graph_being_built,
+    total_steps,
+    update_ops_scope,
+)
 
 v1 = tf.compat.v1
 
@@ -196,9 +206,14 @@ def train(
     hooks: tuple[loop.StepHook, ...] = (),
     progress: bool = True,
 ) -> loop.TrainResult:
-    """The notebook's `train`: the whole graph built once with the functions above (model_inputs,
-    model_opt), finalized, then one `sess.run` per step in a Session, with grids, history and checkpoints."""
-    return loop.train(SPEC, config, data, run, resume, hooks, progress)
+    """The notebook's `train`: the whole graph built once with the functions above, finalized, then one
+    `sess.run` per step in a Session (common.train.run_session: grids, history, checkpoints)."""
+    config, settings = loop.run_settings(config)  # --precision auto made concrete for this machine
+    with graph_being_built(config) as graph:
+        inputs = model_inputs(len(data.images), config)
+        step = model_opt(inputs, config, total_steps(config, len(data.images)), settings.layer_impl)
+        gan = finish_graph(SPEC, config, inputs, step)  # summaries, savers, the init op
+    return loop.run_session(graph, gan, config, data, run, settings, resume, hooks, progress)
 
 
 SPEC = ArchSpec(

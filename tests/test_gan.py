@@ -192,8 +192,8 @@ def test_training_graph_places_on_a_gpu(dataset, precision, loss_scale):
     from benchmarks.alternatives import loss_scaled_adam
     from benchmarks.gpu import placement_problems
     from common.layers import LayerImpl
+    from common.speed import op_determinism
     from common.step import CPU_ONLY_SCOPES
-    from common.train import op_determinism
 
     if dataset == "mnist":
         spec = NOTEBOOK

@@ -97,7 +97,7 @@ def test_spectral_norm_places_on_a_gpu():
     """The power iteration (elementwise sums, l2_normalize, the assign to u) has GPU kernels too."""
     from benchmarks.gpu import placement_problems
     from common.layers import LayerImpl
-    from common.train import op_determinism
+    from common.speed import op_determinism
 
     config = Config(batch_size=16, d_norm="both", precision="float32")
     with op_determinism(True):
