@@ -1,8 +1,10 @@
 """The command line both dataset modules share: `train` and `sample`, and exit-2 error handling.
 
-Every hyper-parameter is a flag whose default is None, meaning "not given": the architecture's default
-applies (the notebook's values for the notebook model), and on --resume the run's own setting applies.
-Bad input exits with status 2 and a one-line message, before anything is written.
+`train`'s flags come from the settings' declarations (common.settings: one per setting, with its flag,
+type, range, help group and resume rule, and the dataset module's own). Every such flag's default is None,
+meaning "not given": the architecture's default applies (the notebook's values for the notebook model),
+and on --resume the run's own setting applies. Bad input exits with status 2 and a one-line message,
+before anything is written.
 """
 
 from __future__ import annotations
@@ -13,25 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from common import settings
 from common.architecture import ArchSpec
 from common.command import OneLineParser, UsageError, exit_code
-from common.config import (
-    ARCHITECTURE_FIELDS,
-    D_NORMS,
-    LOSSES,
-    LR_DECAYS,
-    PRECISIONS,
-    RECIPES,
-    RESUME_FIXED_FIELDS,
-    SAMPLER_STATS,
-    UPSAMPLES,
-    Config,
-    ConfigError,
-    resolve,
-)
+from common.config import SAMPLER_STATS, Config, ConfigError, resolve
 from common.modules import DatasetModule, open_run
 from common.rundir import RunDir, RunDirError, check_writable_dir
 from common.sampling import WEIGHTS
+from common.settings import Setting
 
 # `sample` holds all its images in memory and a grid of them in one PNG: past this it is not a sample.
 MAX_SAMPLES = 100_000
@@ -43,126 +34,22 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    train = commands.add_parser("train", help="train a GAN into a run directory")
-    train.add_argument("--dataset", choices=module.datasets, help=f"default {module.datasets[0]}")
-    train.add_argument("--arch", choices=sorted(module.architectures), help=f"default {module.default_arch}")
-    train.add_argument(
-        "--data-dir", help="where the data files are (else $DCGAN_DATA_DIR, the Keras cache, download)"
+    train = commands.add_parser(
+        "train",
+        help="train a GAN into a run directory",
+        description=f"Train a GAN into a run directory. The defaults shown are {module.prog}'s with --arch "
+        f"{module.default_arch}; another --arch or --recipe brings its own, --resume keeps the run's, and "
+        "a flag given always wins.",
     )
-    train.add_argument(
-        "--out", help="run directory (default runs/DATASET, runs/DATASET-ARCH or runs/DATASET-RECIPE)"
-    )
+    # The two flags of the command itself; every other one is a setting, saved in config.json.
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
-    train.add_argument(
-        "--recipe",
-        choices=tuple(RECIPES),
-        help="notebook (default): the notebook's settings; improved: the measured better recipe of "
-        "docs/quality.md (" + ", ".join(f"{k}={v}" for k, v in module.recipe("improved").items()) + "); "
-        "flags given beside it override its settings",
-    )
-    defaults = Config()
-    hyper = train.add_argument_group("hyper-parameters (defaults: the architecture's; notebook shown)")
-    for flag, kind, help_text in (
-        ("epochs", int, "epochs over the training set"),
-        ("max-steps", int, "stop after this many steps in total (also on resume)"),
-        ("batch-size", int, "images per step"),
-        ("noise-dim", int, "length of z"),
-        ("learning-rate", float, "Adam learning rate of both networks"),
-        ("beta1", float, "Adam beta1"),
-        ("label-smoothing", float, "one-sided: real targets are 1 - this"),
-        ("lrelu-alpha", float, "leaky ReLU slope"),
-        ("keep-prob", float, "dropout keep probability"),
-        ("bn-momentum", float, "batch-norm moving-average momentum"),
-        ("bn-epsilon", float, "batch-norm epsilon"),
-        ("d-learning-rate", float, "D's own Adam learning rate, two time-scales (None: --learning-rate)"),
-        ("g-keep-prob", float, "the generator's dropout keep probability (None: --keep-prob)"),
-        (
-            "g-ema-decay",
-            float,
-            "sample from an exponential moving average of G's weights, e.g. 0.999 (0: off)",
-        ),
-        (
-            "g-top-k",
-            float,
-            "top-k training: G's loss over this share of each batch's fakes, those D scores highest",
-        ),
-    ):
-        field = flag.replace("-", "_")
-        hyper.add_argument(f"--{flag}", type=kind, help=f"{help_text} (notebook: {getattr(defaults, field)})")
-    hyper.add_argument("--noise", choices=("uniform", "normal"), help="z distribution (notebook: uniform)")
-    hyper.add_argument("--loss", choices=LOSSES, help="bce: sigmoid cross-entropy; hinge (notebook: bce)")
-    hyper.add_argument(
-        "--lr-decay",
-        choices=LR_DECAYS,
-        help="learning-rate schedule: constant; linear to 0; inverse_time: lr / (1 + step * lr / epochs), "
-        "Keras's legacy Adam decay (notebook: constant)",
-    )
-    hyper.add_argument(
-        "--quirks",
-        choices=("fixed", "original"),
-        help="original: reproduce the notebook's bugs (one UPDATE_OPS for both optimizers, dropout when "
-        "sampling, a lost leaky ReLU in D), for study (default fixed)",
-    )
-    hyper.add_argument(
-        "--upsample",
-        choices=UPSAMPLES,
-        help="how the generator doubles the image size: transpose (the notebook's stride-2 transposed "
-        "convolutions) or resize (nearest-neighbour x2 + a stride-1 convolution, against checkerboard "
-        "artifacts; the notebook architecture only) (default transpose)",
-    )
-    hyper.add_argument(
-        "--d-norm",
-        choices=D_NORMS,
-        help="how D's layers are normalized: batch (the notebook's batch norm on layers 2 and 3), "
-        "spectral (every kernel divided by its largest singular value, no batch norm) or both; "
-        "the notebook architecture only (default batch)",
-    )
-    hyper.add_argument(
-        "--info-codes",
-        type=int,
-        help="z also holds a categorical code of this many values that D's extra head learns to read "
-        "back from G's images (InfoGAN); the notebook architecture only (default 0: off)",
-    )
-    outputs = train.add_argument_group("reproducibility and outputs")
-    outputs.add_argument("--seed", type=int, help="seed of weights, data order, noise, dropout (0)")
-    for flag, help_text in (
-        ("log-every", "steps per history.csv row and TensorBoard point"),
-        ("sample-every", "steps between sample grids"),
-        ("checkpoint-every", "steps between checkpoints"),
-        ("keep-checkpoints", "checkpoints kept"),
-        ("grid-size", "images in the fixed sample grid"),
-        ("eval-every", "steps between quality evaluations (0: never)"),
-        ("eval-samples", "generated images per evaluation during training"),
-    ):
-        field = flag.replace("-", "_")
-        outputs.add_argument(f"--{flag}", type=int, help=f"{help_text} ({getattr(defaults, field)})")
-    outputs.add_argument(
-        "--nondeterministic",
-        dest="deterministic",
-        action="store_const",
-        const=False,
-        help="allow TensorFlow's nondeterministic kernels (a little faster; reruns and resumes may differ in "
-        "the last bits)",
-    )
-    outputs.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help="auto: what measured fastest at the same sample quality on this kind of CPU "
-        "(common.speed.CPU_KINDS): bf16 mixed precision with AMX and on AMD with AVX512_BF16, float32 "
-        "elsewhere and on a GPU (default auto; config.json records the choice; docs/benchmarks.md)",
-    )
-    outputs.add_argument(
-        "--sampler-stats",
-        choices=SAMPLER_STATS,
-        help="batch-norm statistics of the sampler (grids, sample, evaluations): recalibrated (one exact "
-        "training-mode pass before sampling) or the moving averages (default recalibrated; "
-        "docs/quality.md measures both)",
-    )
-    outputs.add_argument("--no-progress", action="store_true", help="no progress bar")
-    if module.add_arguments:
-        module.add_arguments(train)
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    groups = {title: train.add_argument_group(title, text) for title, text in settings.GROUPS.items()}
+    defaults = shown_defaults(module)
+    for setting in declared(module):
+        add_setting(groups[setting.group], setting, module, defaults[setting.field])
 
     sample = commands.add_parser("sample", help="generate images from a run's latest checkpoint")
     sample.add_argument("--run", required=True, help="run directory")
@@ -192,11 +79,57 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     return parser
 
 
+def declared(module: DatasetModule) -> tuple[Setting, ...]:
+    """Every setting of `train` in `module`: the shared declarations, then the module's own."""
+    return (*settings.SETTINGS, *module.settings)
+
+
+def default_dataset(module: DatasetModule, spec: ArchSpec, flags: dict[str, Any]) -> str:
+    return (
+        flags.get("dataset")
+        or spec.defaults.get("dataset")
+        or module.defaults.get("dataset")
+        or module.datasets[0]
+    )
+
+
+def shown_defaults(module: DatasetModule) -> dict[str, Any]:
+    """The settings of a new run of `module` given no flag: --help's defaults."""
+    spec = module.architectures[module.default_arch]
+    values = {**Config().to_dict(), **module.defaults, **spec.defaults, "arch": module.default_arch}
+    return {**values, "dataset": default_dataset(module, spec, {})}
+
+
+def add_setting(group: Any, setting: Setting, module: DatasetModule, default: Any) -> None:
+    """The flag of one declared setting; its default stays None ("not given": see resolve_train_config)."""
+    text = setting.help_text(module)
+    if setting.needs_arch:
+        notebook = getattr(Config(), setting.field)
+        names = [n for n, spec in module.architectures.items() if setting.arch_offers_more(spec, notebook)]
+        if len(names) < len(module.architectures):
+            text += f"; --arch {', '.join(names)} only" if names else f"; no --arch of {module.prog} has it"
+    options: dict[str, Any] = {"dest": setting.field}
+    if setting.kind is bool:  # a flag without a value, which sets the other value than the default
+        options.update(action="store_const", const=not default)
+    else:
+        text += f" (default: {setting.default_text or setting.show(default)})"
+        choices = setting.choices or tuple(getattr(module, setting.module_choices, ()))
+        if choices:
+            options["choices"] = choices
+        elif setting.parse is None and setting.kind is not str:
+            options["type"] = setting.kind
+        if setting.metavar:
+            options["metavar"] = setting.metavar
+    group.add_argument(setting.option, help=text.replace("%", "%%"), **options)
+
+
 def config_flags(args: argparse.Namespace, module: DatasetModule) -> dict[str, Any]:
-    """The Config fields the user gave on the command line (None: not given)."""
-    given = {k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__}
-    if module.flags_to_config:
-        given.update(module.flags_to_config(vars(args)))
+    """The Config fields the user gave on the command line (None: not given), each through its
+    declaration's `parse` (e.g. --class NAME|LABEL -> class_label)."""
+    given = {}
+    for setting in declared(module):
+        value = getattr(args, setting.field)
+        given[setting.field] = setting.parse(value) if value is not None and setting.parse else value
     return given
 
 
@@ -213,36 +146,14 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         record, _, _ = open_run(run, module, f"train --resume --out {run.path}")
         # Runs from before --precision existed trained in float32: resume them in it, not in `auto`.
         saved = Config.from_dict({"precision": "float32", **record["config"]})
-        if flags.get("recipe") is not None and flags["recipe"] != saved.recipe:
-            raise ConfigError(
-                f"--resume with another recipe: {run.path} was started with --recipe {saved.recipe}, not "
-                f"{flags['recipe']}; start a new run with another --out"
-            )
-        for field in ARCHITECTURE_FIELDS:
-            if flags.get(field) is not None and flags[field] != getattr(saved, field):
-                raise ConfigError(
-                    f"--resume with a different architecture: {field} is {getattr(saved, field)!r} in "
-                    f"{run.path}, not {flags[field]!r}; start a new run with another --out"
-                )
-        for field in RESUME_FIXED_FIELDS:
-            if flags.get(field) is not None and flags[field] != getattr(saved, field):
-                raise ConfigError(
-                    f"--resume with another --{field.replace('_', '-')} ({flags[field]!r}; the run has "
-                    f"{getattr(saved, field)!r}) would change the data order, so the run would no longer be "
-                    "the one that never stopped; start a new run with another --out"
-                )
+        check_resume(saved, flags, declared(module), run.path)
         given = {k: v for k, v in flags.items() if v is not None and k != "out"}  # out: the run's own path
         config = saved.replace(**given, out=str(run.path))
-        return module.architectures[config.arch], config.validate(), run
+        return module.architectures[config.arch], config.validate(module.settings), run
 
     arch = flags.get("arch") or module.default_arch
     spec = module.architectures[arch]
-    dataset = (
-        flags.get("dataset")
-        or spec.defaults.get("dataset")
-        or module.defaults.get("dataset")
-        or module.datasets[0]
-    )
+    dataset = default_dataset(module, spec, flags)
     name = module.run_name(dataset, flags) if module.run_name else dataset
     default_out = f"runs/{name}" if arch == module.default_arch else f"runs/{name}-{arch}"
     if flags.get("recipe") not in (None, "notebook"):
@@ -256,8 +167,8 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         "dataset": dataset,
         "out": default_out,
     }
-    config = resolve(base, flags)
-    check_arch_options(spec, config)
+    config = resolve(base, flags, module.settings)
+    check_arch_options(spec, config, declared(module))
     run = RunDir(config.out)
     check_writable_dir(run.path)
     found = run.run_files()
@@ -269,18 +180,25 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
     return spec, config, run
 
 
-def check_arch_options(spec: ArchSpec, config: Config) -> None:
-    """Refuse a setting the architecture's networks never read, rather than ignore it silently."""
-    for flag, value, offered in (
-        ("upsample", config.upsample, spec.upsamples),
-        ("d-norm", config.d_norm, spec.d_norms),
-    ):
-        if value not in offered:
-            raise ConfigError(
-                f"--{flag} {value} is not available for arch {spec.name!r}, which offers {', '.join(offered)}"
-            )
-    if config.info_codes and not spec.info_codes:
-        raise ConfigError(f"--info-codes is not available for arch {spec.name!r}: its D has no code head")
+def check_resume(saved: Config, flags: dict[str, Any], declared: Sequence[Setting], run: Path) -> None:
+    """Refuse, on --resume of the run in `run` (whose settings are `saved`), a flag that changes a setting
+    its declaration fixes (settings.FIXED: the graph's variables or the data; FIXED_ORDER: the data order;
+    FIXED_RECIPE: --recipe)."""
+    for setting in declared:
+        refusal = setting.resume_refusal(getattr(saved, setting.field), flags.get(setting.field), run)
+        if refusal:
+            raise ConfigError(refusal)
+
+
+def check_arch_options(spec: ArchSpec, config: Config, declared: Sequence[Setting] | None = None) -> None:
+    """Refuse a setting the architecture's networks never read (its declaration's `needs_arch` names the
+    ArchSpec attribute that says what they implement), rather than ignore it silently; `declared`:
+    settings.SETTINGS when None."""
+    notebook = Config()
+    for setting in settings.SETTINGS if declared is None else declared:
+        refusal = setting.arch_refusal(spec, getattr(config, setting.field), getattr(notebook, setting.field))
+        if refusal:
+            raise ConfigError(refusal)
 
 
 def command_train(args: argparse.Namespace, module: DatasetModule) -> int:

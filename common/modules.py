@@ -1,7 +1,7 @@
 """The dataset modules, as they hand themselves to the shared code.
 
 A dataset package (dcgan_mnist, dcgan_cifar) describes itself in one `DatasetModule` (its data sets,
-architectures, data loader, extra flags) and registers it under the entry-point group
+architectures, data loader, its own settings) and registers it under the entry-point group
 `dcgan_tf1.dataset_modules` (setup.cfg). The shared CLI gets its module handed in; the tools that open
 any run (common.evaluate, common.compare) look the run's module up here by its data set. So `common/`
 never imports a dataset package: the dependency points one way, from the dataset modules to common.
@@ -9,7 +9,6 @@ never imports a dataset package: the dependency points one way, from the dataset
 
 from __future__ import annotations
 
-import argparse
 import functools
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -19,6 +18,7 @@ from common.architecture import ArchSpec
 from common.config import RECIPES, Config, ConfigError
 from common.data import ImageSet
 from common.rundir import RunDir, RunDirError
+from common.settings import Setting
 
 ENTRY_POINT_GROUP = "dcgan_tf1.dataset_modules"
 
@@ -32,8 +32,8 @@ class DatasetModule(NamedTuple):
     default_arch: str
     defaults: Mapping[str, Any]  # the module's defaults over Config's (e.g. CIFAR's 50 epochs)
     load_data: Callable[[Config], ImageSet]  # the training images of a config
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-    flags_to_config: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # e.g. --class -> class_label
+    # its own settings of `train`, declared like common.settings.SETTINGS (e.g. dcgan_cifar's --class)
+    settings: tuple[Setting, ...] = ()
     # the default run directory's name from (dataset, flags), e.g. cifar10-horse; None: the dataset
     run_name: Callable[[str, dict[str, Any]], str] | None = None
     # the module's settings over a recipe's (common.config.RECIPES), where its data set measured otherwise

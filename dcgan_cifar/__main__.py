@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +10,7 @@ from common.cli import main
 from common.config import Config
 from common.data import CIFAR10_CLASSES, ImageSet, load_cifar10, resolve_cifar_class
 from common.modules import DatasetModule
+from common.settings import DATA, FIXED, Setting
 from dcgan_cifar import model
 from dcgan_cifar.model import DATASETS
 
@@ -21,22 +21,22 @@ def load_training_images(config: Config) -> ImageSet:
     return load_cifar10("train", config.data_dir, label=config.class_label)
 
 
-def add_arguments(train: argparse.ArgumentParser) -> None:
-    train.add_argument(
-        "--class",
-        dest="class_name",
-        metavar="CLASS",
-        help=f"the CIFAR-10 class to learn: a name ({', '.join(CIFAR10_CLASSES)}) or a label 0-9 "
-        f"(default {DEFAULT_CLASS})",
-    )
-
-
-def flags_to_config(args: dict[str, Any]) -> dict[str, Any]:
-    """--class NAME|LABEL -> class_label; not given stays None (the default, or the run's own on resume)."""
-    text = args.get("class_name")
-    if text is None:
-        return {"class_label": None}
-    return {"class_label": resolve_cifar_class(text)}  # DataError (exit 2) for an unknown class
+# --class NAME|LABEL -> Config.class_label (resolve_cifar_class: DataError, exit 2, for an unknown class);
+# the class is the data the run learns, so --resume refuses another.
+CLASS = Setting(
+    "class_label",
+    int,
+    DATA,
+    f"the CIFAR-10 class to learn: a name ({', '.join(CIFAR10_CLASSES)}) or a label 0-9",
+    flag="--class",
+    low=0,
+    high=len(CIFAR10_CLASSES) - 1,
+    unset="every class",
+    resume=FIXED,
+    parse=resolve_cifar_class,
+    metavar="CLASS",
+    default_text=DEFAULT_CLASS,
+)
 
 
 def run_name(dataset: str, flags: dict[str, Any]) -> str:
@@ -52,8 +52,7 @@ MODULE = DatasetModule(
     default_arch="notebook",
     defaults={"class_label": resolve_cifar_class(DEFAULT_CLASS)},  # the architecture sets the rest
     load_data=load_training_images,
-    add_arguments=add_arguments,
-    flags_to_config=flags_to_config,
+    settings=(CLASS,),
     run_name=run_name,
     # D keeps the notebook's dropout on the horses: without it, D won from step 3500 of 50 epochs on
     # (D(G(z)) to 0, FID 727; with it 37.8: seed 1, docs/quality.md). No categorical code: it was measured

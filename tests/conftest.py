@@ -210,7 +210,7 @@ def notebook_parameters(channels: int) -> dict[str, int]:
 def architecture_flag_run(
     tmp_path: Path, capsys: pytest.CaptureFixture, flag: str, value, other, refused_value: str, refusal: str
 ) -> Path:
-    """The command-line life of a setting that shapes the graph (an ARCHITECTURE_FIELDS one), on the
+    """The command-line life of a setting that shapes the graph (a settings.FIXED one), on the
     synthetic MNIST files: `FLAG REFUSED_VALUE` with an architecture that lacks it exits 2 saying `refusal`
     and writes nothing; `FLAG VALUE` trains 2 steps and config.json records it; `--resume FLAG OTHER` is
     refused; a plain `--resume` goes on to step 3. Returns that run's directory."""

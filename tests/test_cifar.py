@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.cli import build_parser, resolve_train_config
+from common.cli import build_parser, config_flags, resolve_train_config
 from common.config import RECIPES, Config
-from common.data import CIFAR10_CLASSES, DataError, load_cifar10
+from common.data import CIFAR10_CLASSES, DataError, load_cifar10, resolve_cifar_class
 from common.flops import parameter_counts
 from common.layers import Layers, SeedStream
 from common.rundir import RunDir
 from common.step import call_network
 from dcgan_cifar import model
-from dcgan_cifar.__main__ import MODULE, cli, flags_to_config, load_training_images
+from dcgan_cifar.__main__ import MODULE, cli, load_training_images
 from tests.conftest import (
     SHARED_DATA,
     SYNTHETIC_TRAIN,
@@ -67,7 +67,8 @@ def test_networks_shapes_and_parameters():
     "text, label", [("horse", 7), ("7", 7), ("Cat", 3), ("0", 0), ("truck", 9), (None, None)]
 )
 def test_class_flag_names_and_labels(text, label):
-    assert flags_to_config({"class_name": text}) == {"class_label": label}
+    args = build_parser(MODULE).parse_args(["train"] + ([] if text is None else ["--class", text]))
+    assert config_flags(args, MODULE)["class_label"] == label
 
 
 @pytest.mark.parametrize("text", ["unicorn", "10", "-1", "7.0", ""])
@@ -222,7 +223,7 @@ def full_cifar(tmp_path_factory):
 @pytest.mark.parametrize("name, label", [("cat", 3), ("airplane", 0), ("9", 9), ("horse", 7)])
 def test_any_class_is_selected_from_the_full_data_set(full_cifar, isolated_home, layout, name, label):
     root, written = full_cifar
-    config = Config(dataset="cifar10", class_label=flags_to_config({"class_name": name})["class_label"])
+    config = Config(dataset="cifar10", class_label=resolve_cifar_class(name))
     train = load_training_images(config.replace(data_dir=str(root / layout)))
     expected = np.concatenate(
         [images[labels == label] for images, labels in (written[f"data_batch_{i}"] for i in range(1, 6))]
