@@ -249,3 +249,38 @@ def test_no_module_imports_a_command_line():
         if target in COMMAND_LINES
     }
     assert not offenders
+
+
+def called_names(function: ast.FunctionDef) -> set[str]:
+    """The names a function calls: `f(...)` as f, `module.f(...)` as module.f."""
+    names = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            target = node.func
+            if isinstance(target, ast.Name):
+                names.add(target.id)
+            elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                names.add(f"{target.value.id}.{target.attr}")
+    return names
+
+
+@pytest.mark.parametrize("model", list(MODELS.values()), ids=list(MODELS))
+def test_batch_size_reaches_the_graph_in_three_calls(model):
+    """--batch-size: the command hands the Config to the model file's `train` (1), which calls its
+    `model_inputs` (2), which calls common.pipeline.step_batches (3), where the batch is sliced; `train`
+    itself calls model_opt and runs the finalized graph through the shared Session loop."""
+    functions = {
+        node.name: node for node in ast.parse(Path(model.__file__).read_text()).body
+        if isinstance(node, ast.FunctionDef)
+    }  # fmt: skip
+    assert {"model_inputs", "model_opt", "loop.run_session"} <= called_names(functions["train"])
+    assert "pipeline.step_batches" in called_names(functions["model_inputs"])
+    cli = ast.parse((ROOT / "common" / "cli.py").read_text())
+    command_train = next(n for n in cli.body if isinstance(n, ast.FunctionDef) and n.name == "command_train")
+    calls = {ast.unparse(node.func) for node in ast.walk(command_train) if isinstance(node, ast.Call)}
+    assert "spec.model.train" in calls
+    pipeline = ast.parse((ROOT / "common" / "pipeline.py").read_text())
+    step_batches = next(
+        n for n in pipeline.body if isinstance(n, ast.FunctionDef) and n.name == "step_batches"
+    )
+    assert "config.batch_size" in ast.unparse(step_batches)
