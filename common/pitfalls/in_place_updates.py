@@ -8,7 +8,6 @@ evaluates the layer in training mode: both towers of a step, a D step that evalu
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -74,9 +73,7 @@ def in_place(network: Network) -> Network:
 
 def in_place_updates(spec: ArchSpec, config: Config, inputs: Inputs) -> TrainGraph:
     """The project's step (with its per-network update ops) on batch norms that update in place."""
-    spec = dataclasses.replace(
-        spec, generator=in_place(spec.generator), discriminator=in_place(spec.discriminator)
-    )
+    spec = spec.with_networks(generator=in_place(spec.generator), discriminator=in_place(spec.discriminator))
     return model_opt(spec, config, inputs, total_steps=1)
 
 

@@ -8,7 +8,6 @@ name scope, not the variable scope, so a scope-filtered var_list misses its gamm
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -58,9 +57,7 @@ def keras_generator_step(spec: ArchSpec, config: Config, inputs: Inputs, keras: 
             x, training, config, KerasBatchNormLayers(layers, keras)
         )
 
-    return model_opt(
-        dataclasses.replace(spec, generator=with_keras(spec.generator)), config, inputs, total_steps=1
-    )
+    return model_opt(spec.with_networks(generator=with_keras(spec.generator)), config, inputs, total_steps=1)
 
 
 def tf_layers_batch_norm(x: tf.Tensor) -> tf.Tensor:

@@ -6,7 +6,6 @@ stay there: batch norm becomes a fixed scale and shift, and the networks train w
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,8 +60,8 @@ def tower_in_inference_mode(
     def inference_mode(network: Network) -> Network:
         return lambda tensor, training, config, layers: network(tensor, False, config, layers)
 
-    spec = dataclasses.replace(
-        spec, generator=inference_mode(spec.generator), discriminator=inference_mode(spec.discriminator)
+    spec = spec.with_networks(
+        generator=inference_mode(spec.generator), discriminator=inference_mode(spec.discriminator)
     )
     return model_loss(spec, config, inputs, scope, stream, reuse, noise, impl)
 
