@@ -13,6 +13,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from common.config import ConfigError
 from common.data import DataError
@@ -24,7 +25,16 @@ class UsageError(ValueError):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage error on one line (and exit 2), without the usage block."""
+    """argparse that reports a usage error on one line (and exit 2), without the usage block; every
+    command and subcommand takes --verbose (common.quiet: TensorFlow's start-up lines)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show TensorFlow's own start-up lines and notices (also: DCGAN_VERBOSE=1)",
+        )
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")

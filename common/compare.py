@@ -11,6 +11,10 @@ the tables of common/report_tables.py and the figures of common/report_figures.p
 
 from __future__ import annotations
 
+from common.quiet import start_quietly
+
+start_quietly()  # before anything imports TensorFlow: its start-up lines only with --verbose
+
 import argparse
 import sys
 from collections.abc import Sequence

@@ -7,6 +7,10 @@ class statistics, the checkerboard share).
 
 from __future__ import annotations
 
+from common.quiet import start_quietly
+
+start_quietly()  # before anything imports TensorFlow: its start-up lines only with --verbose
+
 import argparse
 import math
 import os

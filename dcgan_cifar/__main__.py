@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from common.quiet import start_quietly
+
+start_quietly()  # before anything imports TensorFlow: its start-up lines only with --verbose
+
 import sys
 from collections.abc import Sequence
 from typing import Any

@@ -218,3 +218,28 @@ def test_onednn_kernels_are_on_unless_the_user_says_0_and_train_the_same_math(tm
     probe = "import benchmarks.time_to_quality; from common.speed import onednn_enabled as on; print(on())"
     result = run_python("-c", probe, cwd=tmp_path, env={"TF_ENABLE_ONEDNN_OPTS": None})
     assert result.returncode == 0 and result.stdout.split()[-1] == "True", result.stderr[-2000:]
+
+
+# TensorFlow's start-up chatter: what a CPU-only machine printed on every start (common.quiet).
+STARTUP_NOISE = (
+    "failed call to cuInit",
+    "oneDNN custom operations",
+    "cuda drivers",
+    "Instructions for updating",
+)
+
+
+def test_a_run_prints_one_line_per_fact_and_tensorflows_own_lines_only_with_verbose(tmp_path):
+    from tests.conftest import run_module, synthetic_mnist_dir
+
+    argv = ["dcgan_mnist", "train", "--data-dir", synthetic_mnist_dir(), "--max-steps", "3",
+            "--batch-size", "8", "--checkpoint-every", "1", "--keep-checkpoints", "1",
+            "--no-progress"]  # fmt: skip
+    quiet = run_module(
+        *argv, "--out", str(tmp_path / "quiet"), cwd=tmp_path, env={"TF_CPP_MIN_LOG_LEVEL": None}
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert not [line for line in quiet.stderr.splitlines() if any(s in line for s in STARTUP_NOISE)]
+    assert len((quiet.stdout + quiet.stderr).strip().splitlines()) == 2  # what it trains, what it did
+    loud = run_module(*argv, "--out", str(tmp_path / "loud"), "--verbose", cwd=tmp_path)
+    assert loud.returncode == 0 and "absl::InitializeLog" in loud.stderr

@@ -24,7 +24,7 @@ from tests.conftest import synthetic_mnist_dir
 
 MODULES = (MNIST, CIFAR)
 # The flags of the command itself, not settings: nothing of them is saved in config.json.
-COMMAND_FLAGS = {"-h", "--help", "--resume", "--no-progress"}
+COMMAND_FLAGS = {"-h", "--help", "--resume", "--no-progress", "--verbose"}
 NUMBERS = [s for s in (*SETTINGS, *CIFAR.settings) if s.low is not None or s.high is not None]
 NOT_FREE = [s for s in SETTINGS if s.resume != settings.FREE]
 
