@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,6 +50,7 @@ from common.data import DataError, ImageSet, load_cifar10, load_mnist
 from common.layers import conv2d, dense
 from common.metrics import NUM_CLASSES
 from common.pipeline import scale_images
+from common.rundir import make_temporary_dir
 
 v1 = tf.compat.v1
 
@@ -347,15 +347,24 @@ class FeatureClassifier:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.record = json.loads((self.folder / RECORD_NAME).read_text())
+        try:
+            self.record = read_classifier_record(self.folder)
+        except (OSError, ValueError) as err:  # ValueError: bad JSON, bad UTF-8, or what the checks say
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise damaged_cache(self.folder, f"{RECORD_NAME}: {reason}") from None
         self.image_shape = tuple(self.record["image_shape"])
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.model = build_classifier(self.image_shape)
         self.graph.finalize()
         self.session = v1.Session(graph=self.graph)
-        with self.graph.as_default():  # outside its graph, Saver.restore takes the eager path and fails
-            self.model.saver.restore(self.session, str(self.folder / CHECKPOINT_NAME))
+        try:
+            with self.graph.as_default():  # outside its graph, Saver.restore takes the eager path and fails
+                self.model.saver.restore(self.session, str(self.folder / CHECKPOINT_NAME))
+        except (tf.errors.OpError, ValueError) as err:
+            self.session.close()
+            text = str(getattr(err, "message", err)).strip().splitlines()
+            raise damaged_cache(self.folder, f"{CHECKPOINT_NAME}: {text[0][:160] if text else err}") from None
 
     @property
     def test_accuracy(self) -> float:
@@ -383,6 +392,50 @@ class FeatureClassifier:
         self.close()
 
 
+def damaged_cache(folder: Path, reason: str) -> DataError:
+    """The one-line error of a cached classifier that does not read (exit 2), saying what to do."""
+    return DataError(
+        f"the cached classifier in {folder} is damaged ({reason}): delete that folder, and the next "
+        "evaluation trains it again"
+    )
+
+
+def read_classifier_record(folder: Path) -> dict[str, Any]:
+    """classifier.json of a cached classifier, checked where the evaluator uses it (ValueError saying what
+    is wrong): the one way it is read."""
+    record = json.loads((Path(folder) / RECORD_NAME).read_text())
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    def share(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+    shape = record.get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(count(d) and d > 0 for d in shape)):
+        raise ValueError(f"image_shape {shape!r} is not an image shape")
+    for key in ("test_accuracy", "balanced_test_accuracy"):
+        if not share(record.get(key)):
+            raise ValueError(f"{key} {record.get(key)!r} is not a share in [0, 1]")
+    if not isinstance(record.get("trained_on"), str) or not isinstance(record.get("note"), (str, type(None))):
+        raise ValueError("trained_on or note is not text")
+    per_class, images = record.get("per_class_accuracy"), record.get("per_class_test_images")
+    if not (isinstance(per_class, dict) and all(share(v) for v in per_class.values())):
+        raise ValueError("per_class_accuracy is not a share per class")
+    if not (isinstance(images, dict) and all(count(v) for v in images.values())):
+        raise ValueError("per_class_test_images is not a count per class")
+    confusion = record.get("confusion")
+    if not (
+        isinstance(confusion, list)
+        and len(confusion) == NUM_CLASSES
+        and all(isinstance(r, list) and len(r) == NUM_CLASSES and all(map(count, r)) for r in confusion)
+    ):
+        raise ValueError(f"confusion is not {NUM_CLASSES} x {NUM_CLASSES} counts")
+    return record
+
+
 def load_classifier(
     dataset: str,
     data_dir: str | os.PathLike | None = None,
@@ -399,7 +452,9 @@ def load_classifier(
     folder = cache_root() / "classifiers" / dataset / cache_key(data, plan)
     if not (folder / RECORD_NAME).exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".training-", dir=folder.parent))
+        # named as the project's temporaries are, so that one a kill left is removed by the next training;
+        # with the mode of the user's umask, as the rest of the cache (mkdtemp makes 0700)
+        scratch = make_temporary_dir(folder.parent, ".training")
         try:
             record = train_classifier(data, plan, scratch, progress, dataset)
             try:

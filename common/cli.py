@@ -20,7 +20,7 @@ from common.architecture import ArchSpec
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import SAMPLER_STATS, Config, ConfigError, resolve
 from common.modules import DatasetModule, open_run
-from common.rundir import RunDir, RunDirError, check_writable_dir
+from common.rundir import EVAL_FILE, RUN_FILES, RunDir, RunDirError, check_writable_dir
 from common.sampling import WEIGHTS
 from common.settings import Setting
 
@@ -148,8 +148,13 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         saved = Config.from_dict({"precision": "float32", **record["config"]})
         check_resume(saved, flags, declared(module), run.path)
         given = {k: v for k, v in flags.items() if v is not None and k != "out"}  # out: the run's own path
-        config = saved.replace(**given, out=str(run.path))
-        return module.architectures[config.arch], config.validate(module.settings), run
+        config = saved.replace(**given, out=str(run.path)).validate(module.settings)
+        # the folder a resume writes in, before the data and the classifier are loaded
+        for folder in (run.path, run.checkpoints, run.samples, run.events):
+            if folder.is_dir():
+                check_writable_dir(folder)
+        check_max_steps(run, flags.get("max_steps"))
+        return module.architectures[config.arch], config, run
 
     arch = flags.get("arch") or module.default_arch
     spec = module.architectures[arch]
@@ -178,6 +183,18 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
             f"{run.path} already holds {what}: add --resume to continue it, or choose another --out"
         )
     return spec, config, run
+
+
+def check_max_steps(run: RunDir, max_steps: int | None) -> None:
+    """Refuse, on --resume, a --max-steps at or below the step the run goes on from (its newest checkpoint
+    that reads whole): it would train nothing, and record a shorter run than the one in the folder."""
+    checkpoint = run.latest_checkpoint(warn=False)  # the training says which one it skips, once
+    step = int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0
+    if max_steps is not None and max_steps <= step:
+        raise ConfigError(
+            f"--resume --max-steps {max_steps}: {run.path} is at step {step} already; give a --max-steps "
+            f"above {step} to train on"
+        )
 
 
 def check_resume(saved: Config, flags: dict[str, Any], declared: Sequence[Setting], run: Path) -> None:
@@ -259,24 +276,53 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     check_writable_dir(out.parent if str(out.parent) else Path("."))
     run = RunDir(args.run)
     _, config, spec = open_run(run, module, f"sample --run {run.path} --out {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    checkpoint = run.resolve_checkpoint(args.checkpoint)
-    sampled, weights = weights_config(config, args.weights)
-    seed = config.seed if args.seed is None else args.seed
+    own = run_file(run, out)
+    if own:
+        raise UsageError(
+            f"--out {out} is the run's own {own}: sample would overwrite what training wrote; choose a path "
+            f"outside {run.path}'s run files"
+        )
     columns = None
     if args.by_code:
         if not config.info_codes:
             raise UsageError(f"--by-code: {run.path} was trained without --info-codes, so z holds no code")
-        columns = max(args.n // config.info_codes, 1)
+        if args.n < config.info_codes:
+            raise UsageError(
+                f"--by-code draws a row for each of the run's {config.info_codes} code values: --n "
+                f"{args.n} is fewer; give --n {config.info_codes} or more (rows of n // {config.info_codes})"
+            )
+        columns = args.n // config.info_codes
+    sampled, weights = weights_config(config, args.weights, args.sampler_stats)
+    checkpoint = run.resolve_checkpoint(args.checkpoint)
+    seed = config.seed if args.seed is None else args.seed
     with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
         if args.by_code:
             images = generator.images(code_rows_noise(config, columns, seed))
         else:
             images = generator.generate(args.n, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_images(images, out, columns)
     source = f"{generator.checkpoint}, {weights} weights, {generator.sampler_stats} statistics"
-    print(f"wrote {len(images)} images to {out} (from {source})")
+    shape = ""
+    if columns is not None:
+        shape = f" ({config.info_codes} code rows of {columns}"
+        shape += (
+            f"; --n {args.n} rounded down to a multiple of {config.info_codes})"
+            if len(images) != args.n
+            else ")"
+        )
+    print(f"wrote {len(images)} images{shape} to {out} (from {source})")
     return 0
+
+
+def run_file(run: RunDir, path: Path) -> str | None:
+    """The run's own file or folder (RUN_FILES, eval.json) that `path` is or lies in, or None."""
+    target, root = path.resolve(), run.path.resolve()
+    for name in (*RUN_FILES, EVAL_FILE):
+        own = root / name
+        if target == own or own in target.parents:
+            return name
+    return None
 
 
 def main(module: DatasetModule, argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import SAMPLER_STATS
 from common.run_evaluation import DEFAULT_N, EVAL_FILE, evaluate_run, write_eval
-from common.rundir import RunDir, RunDirError
+from common.rundir import RunDir, RunDirError, check_writable_dir
 from common.sampling import WEIGHTS
 
 PROG = "common.evaluate"
@@ -99,6 +99,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     run = RunDir(args.run)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
+    if run.has_run():
+        check_writable_dir(run.path)  # eval.json goes there: say so before the work, not after it
     [result] = evaluate_run(
         run,
         args.n,

@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, NamedTuple
 
+from common import settings
 from common.architecture import ArchSpec
 from common.config import RECIPES, Config, ConfigError
 from common.data import ImageSet
-from common.rundir import RunDir, RunDirError
+from common.rundir import RunDir, RunDirError, check_number, check_step, parse_best
 from common.settings import Setting
 
 ENTRY_POINT_GROUP = "dcgan_tf1.dataset_modules"
@@ -84,14 +85,92 @@ def run_architecture(config: Config, record: Mapping[str, Any] | None = None) ->
 
 
 def run_settings(run: RunDir) -> tuple[dict[str, Any], Config]:
-    """config.json of a run and the Config in it; RunDirError (exit 2) when it holds no run settings."""
+    """config.json of a run and the Config in it, checked: the one way every command reads it.
+
+    Each setting against its declaration (type, range, choices; the run's dataset module's own too) and
+    the rules that tie settings together, and the fields a run learns as it goes (best, tracking,
+    collapses, commands, architecture). A file that fails is named with what is wrong (RunDirError,
+    exit 2), before anything is read or written on its word.
+    """
     record = run.read_config()
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
+    damaged = f"{run.config} is damaged"
+    restore = "it was changed by another program: fix that value or restore the file"
+    config = Config.from_dict(record["config"])
+    for setting in settings.SETTINGS:  # the data set's module, whose settings come next, needs a valid name
+        try:
+            setting.check(getattr(config, setting.field))
+        except ConfigError as err:
+            raise RunDirError(f'{damaged}: "{setting.field}": {err}; {restore}') from None
+    owner = module_for_dataset(config.dataset)
     try:
-        return record, Config.from_dict(record["config"])
-    except (TypeError, ValueError) as err:
-        raise RunDirError(f"{run.config}: unusable settings ({err})") from err
+        config.validate(owner.settings)
+    except ConfigError as err:
+        raise RunDirError(f"{damaged}: {err}; {restore}") from None
+    try:
+        check_learned(record)
+    except ValueError as err:
+        raise RunDirError(f"{damaged}: {err}; {restore}") from None
+    return record, config
+
+
+def check_learned(record: Mapping[str, Any]) -> None:
+    """The fields of config.json besides the settings, where present, of the types their readers use
+    (ValueError saying which is not)."""
+    if record.get("best") is not None:
+        try:
+            parse_best(record["best"])
+        except ValueError as err:
+            raise ValueError(f'"best": {err}') from None
+    tracking = record.get("tracking")
+    if tracking is not None:
+        if not isinstance(tracking, dict):
+            raise ValueError('"tracking" is not an object')
+        for key in ("noise_fid", "real_fid"):
+            if tracking.get(key) is not None:
+                check_number(tracking[key], f'"tracking" {key}')
+    collapses = record.get("collapses")
+    if collapses is not None and not (
+        isinstance(collapses, list)
+        and all(isinstance(c, dict) and {"first", "last", "reason"} <= set(c) for c in collapses)
+    ):
+        raise ValueError('"collapses" is not a list of stretches (first, last, reason)')
+    if record.get("command") is not None and not isinstance(record["command"], str):
+        raise ValueError('"command" is not a command line')
+    commands = record.get("commands")
+    if commands is not None and not (
+        isinstance(commands, list) and all(isinstance(c, str) for c in commands)
+    ):
+        raise ValueError('"commands" is not a list of command lines')
+    resumed = record.get("resumed")
+    if resumed is not None and not (
+        isinstance(resumed, list) and all(r is None or isinstance(r, str) for r in resumed)
+    ):
+        raise ValueError('"resumed" is not a list of checkpoints')
+    architecture = record.get("architecture")
+    if architecture is not None:
+        if not isinstance(architecture, dict):
+            raise ValueError('"architecture" is not an object')
+        shape = architecture.get("image_shape")
+        if shape is not None and not (
+            isinstance(shape, list)
+            and len(shape) == 3
+            and all(check_step(d, "a dimension") > 0 for d in shape)
+        ):
+            raise ValueError(f'"architecture" image_shape {shape!r} is not an image shape')
+        parameters = architecture.get("parameters")
+        if parameters is not None and not (
+            isinstance(parameters, dict) and all(check_step(v, "a count") >= 0 for v in parameters.values())
+        ):
+            raise ValueError('"architecture" parameters is not a count per network')
+        for key in ("forward_flops_per_image", "train_step_flops_per_image"):  # a number, or one per network
+            value = architecture.get(key)
+            for number in value.values() if isinstance(value, dict) else [] if value is None else [value]:
+                check_number(number, f'"architecture" {key}')
+    for key in ("steps_per_epoch", "total_steps"):
+        if record.get(key) is not None:
+            check_step(record[key], f'"{key}"')
 
 
 def open_run(

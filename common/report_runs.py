@@ -4,16 +4,14 @@ config.json, history.csv, samples/ and eval.json (common/report.py writes the re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from common.config import Config
-from common.modules import run_architecture
-from common.rundir import HISTORY_COLUMNS, RunDir, RunDirError
+from common.modules import open_run
+from common.rundir import EVAL_FILE, HISTORY_COLUMNS, RunDir, RunDirError
 
-EVAL_FILE = "eval.json"
+__all__ = ["EVAL_FILE", "Run", "read_run", "read_runs"]
 
 
 class Run(NamedTuple):
@@ -52,30 +50,14 @@ class Run(NamedTuple):
 
 
 def read_run(path: str | Path, label: str) -> Run:
+    """One run folder, every file through its checked reader (RunDirError naming a damaged one)."""
     run = RunDir(path)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
-    record = run.read_config()  # RunDirError when there is no config.json
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        raise RunDirError(f"{run.config} is not a run's config.json (no 'config' settings)")
-    # A config.json another module rewrote (a data set beside another's image shape) is not compared.
-    run_architecture(Config.from_dict(record["config"]), record)
-    try:
-        history = run.read_history()
-    except (ValueError, KeyError, OSError) as err:
-        raise RunDirError(f"cannot read {run.history}: {err}") from err
-    if any("step" not in row for row in history):
-        raise RunDirError(f"{run.history} has a row without a step")
-    evaluation = None
-    eval_path = run.path / EVAL_FILE
-    if eval_path.exists():
-        try:
-            evaluation = json.loads(eval_path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise RunDirError(f"cannot read {eval_path}: {err}") from err
-        if not isinstance(evaluation, dict):
-            raise RunDirError(f"{eval_path} is not an evaluation (not a JSON object)")
-    return Run(label, run, record, history, evaluation)
+    # config.json's one reader: a config.json another module rewrote (a data set beside another's image
+    # shape) or one with values of the wrong type is not compared
+    record, _, _ = open_run(run, None, f"common.compare {run.path}")
+    return Run(label, run, record, run.read_history(), run.read_eval())
 
 
 def read_runs(paths: Sequence[str | Path]) -> list[Run]:

@@ -35,14 +35,13 @@ from common.command import UsageError
 from common.config import Config, ConfigError
 from common.data import DataError, ImageSet
 from common.metrics import Features, checkerboard, fid, quality
-from common.modules import run_architecture
-from common.rundir import RunDir, RunDirError, atomic_write_bytes
+from common.modules import open_run
+from common.rundir import EVAL_FILE, RunDir, atomic_write_bytes
 from common.sampling import Generator, weights_config
 from common.streams import EVAL_STREAM, sample_noise
 
 v1 = tf.compat.v1
 
-EVAL_FILE = "eval.json"
 DEFAULT_N = 10000
 # history.csv columns of `train --eval-every`; target_class_share only for one-class (CIFAR) runs
 HISTORY_METRICS = ("fid", "kid", "class_entropy", "confident_share", "target_class_share")
@@ -125,12 +124,9 @@ def evaluate_run(
     weights: "average" (the generator's weight average, for a run trained with --g-ema-decay) or
     "live" (the trained weights themselves); None: what the run samples from. The reference, the real
     floor and the noise ceiling do not depend on the weights: their classifier features are computed once."""
-    record = run.read_config()
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        raise RunDirError(f'{run.config} holds no run settings (no "config" object)')
-    config = Config.from_dict(record["config"])
-    spec = run_architecture(config, record)  # also checks the recorded image shape
-    sampled = [weights_config(config, w) for w in weights]  # refuses a bad choice before any work
+    _, config, spec = open_run(run, None, f"common.evaluate --run {run.path}")  # checked; its image shape too
+    # refuses a bad choice before any work
+    sampled = [weights_config(config, w, sampler_stats) for w in weights]
     checkpoint = run.resolve_checkpoint(checkpoint)
     data_dir = data_dir or config.data_dir
     test = real_images(config.dataset, "test", data_dir, config.class_label)

@@ -6,9 +6,13 @@
     loss.png, progress.gif figures rebuilt from history.csv and the grids
     events/                TensorBoard event files
     checkpoints/           tf.compat.v1.train.Saver checkpoints (the last few)
+    checkpoints/best/      the checkpoint of the lowest tracked FID, with best.json (step, fid)
+    eval.json              what python -m common.evaluate measured
 
 Files are replaced atomically (write to a temporary file, then rename), so a crash leaves either the
-old file or the new one, never half of one.
+old file or the new one, never half of one; a temporary a kill left is removed by the next write. Each
+file that is read back has one checking reader here (config.json's settings: common.modules.run_settings),
+and a damaged one is a RunDirError naming it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,11 +60,70 @@ RUN_FILES = ("config.json", "history.csv", "samples", "checkpoints", "events", "
 _CHECKPOINT_FILE = re.compile(r"model\.ckpt-(\d+)\.(index|meta|data-\d+-of-\d+)")
 
 
+# A temporary file or folder of ours is named after its target and the process writing it,
+# `.NAME.~PID~RANDOM.SUFFIX` (atomic_path) or `best.~PID~RANDOM.tmp` (keep_best): what a kill -9 left is
+# recognized, and removed by the next write of the same target once that process is gone.
+_TEMPORARY = re.compile(r"(?P<target>.*)\.~(?P<pid>\d+)~[A-Za-z0-9_]+(?P<suffix>\.[^.]*)?")
+
+
+def temporary_prefix(stem: str) -> str:
+    """The start of the name of a temporary of ours for the target named `stem` (see _TEMPORARY)."""
+    return f"{stem}.~{os.getpid()}~"
+
+
+def _process_gone(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, stem: str | None = None) -> list[Path]:
+    """Remove the temporaries (files or folders) in `folder` that a killed writer left: ours by their name,
+    whose process is gone; only those of the target named `stem` when given. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _TEMPORARY.fullmatch(entry.name)
+        if (
+            not found
+            or (stem is not None and found["target"] != stem)
+            or not _process_gone(int(found["pid"]))
+        ):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def make_temporary_dir(folder: Path, stem: str, suffix: str = "") -> Path:
+    """A fresh folder in `folder` named as our temporaries are, with the mode the user's umask gives new
+    folders (mkdtemp makes 0700), after removing those a killed writer of the same target left."""
+    remove_stale_temporaries(folder, stem)
+    fresh = Path(tempfile.mkdtemp(prefix=temporary_prefix(stem), suffix=suffix, dir=folder))
+    os.chmod(fresh, 0o777 & ~_umask())
+    return fresh
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside `path`; on success rename it over `path`, on failure remove it."""
+    """Yield a temporary path beside `path`; on success rename it over `path`, on failure remove it.
+    A temporary of the same target that a killed writer left is removed first."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    remove_stale_temporaries(path.parent, f".{path.stem}")
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(f".{path.stem}"), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give outputs the user's usual mode
     try:
@@ -126,6 +189,139 @@ def save_grid(images: np.ndarray, path: Path, scale: int = 3, columns: int | Non
         picture.save(tmp, format="PNG")
 
 
+def _reason(err: BaseException) -> str:
+    """An OSError's or a decoding error's reason, without the path the message names already."""
+    return err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+
+
+def _history_numbers(row: Mapping[str, str], line: int) -> dict[str, float]:
+    """One history.csv row as numbers (ValueError naming the line and the cell that is not one)."""
+    numbers = {}
+    for column, value in row.items():
+        if value == "":
+            continue
+        try:
+            numbers[column] = float(value)
+        except ValueError:
+            raise ValueError(f"line {line}: {column} is {value!r}, not a number") from None
+    step = numbers.get("step")
+    if step is None or not (math.isfinite(step) and step >= 0 and step == int(step)):
+        raise ValueError(f"line {line}: step is {row.get('step')!r}, not a step number")
+    return numbers
+
+
+# best.json: the record of checkpoints/best/ ----------------------------------------------------------
+BEST_FILE = "best.json"
+
+
+def check_step(value: Any, what: str = "step") -> int:
+    """A step number (or a count) as files record it: a non-negative integer (ValueError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} {value!r} is not a non-negative integer")
+    return value
+
+
+def check_number(value: Any, what: str) -> float:
+    """A finite number as files record it (ValueError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} {value!r} is not a finite number")
+    return float(value)
+
+
+def parse_best(record: Any) -> dict[str, Any]:
+    """best.json's contents checked: an object with a step and a finite FID (ValueError saying what not)."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    if "step" not in record or "fid" not in record:
+        raise ValueError("no step and fid")
+    return {**record, "step": check_step(record["step"]), "fid": check_number(record["fid"], "fid")}
+
+
+class BestFolder(NamedTuple):
+    """checkpoints/best/ (or a best.old a kill left), read: best.json's record when it is whole and names
+    a checkpoint of the folder, else why not; and the steps of the checkpoints the folder holds."""
+
+    folder: Path
+    record: dict[str, Any] | None
+    problem: str | None
+    steps: tuple[int, ...]
+
+    @property
+    def json(self) -> Path:
+        return self.folder / BEST_FILE
+
+    @property
+    def step(self) -> int | None:
+        """best.json's step; when it is damaged, that of the one checkpoint the folder holds."""
+        if self.record is not None:
+            return self.record["step"]
+        return self.steps[0] if len(self.steps) == 1 else None
+
+    @property
+    def checkpoint(self) -> str | None:
+        return None if self.step is None else str(self.folder / f"model.ckpt-{self.step}")
+
+
+def read_best_folder(folder: Path) -> BestFolder:
+    """The one reader of a best folder and its best.json (BestFolder)."""
+    try:
+        names = [path.name for path in folder.iterdir()]
+    except OSError:
+        names = []
+    steps = tuple(sorted({int(m[1]) for m in map(_CHECKPOINT_FILE.fullmatch, names) if m}, reverse=True))
+    try:
+        record = parse_best(json.loads((folder / BEST_FILE).read_text()))
+    except FileNotFoundError:
+        return BestFolder(folder, None, f"no {BEST_FILE}", steps)
+    except OSError as err:
+        return BestFolder(folder, None, _reason(err), steps)
+    except ValueError as err:  # bad JSON, bad UTF-8, or the checks of parse_best
+        reason = f"not JSON: {err}" if isinstance(err, json.JSONDecodeError) else str(err)
+        return BestFolder(folder, None, reason, steps)
+    if record["step"] not in steps:
+        holds = ", ".join(f"model.ckpt-{step}" for step in steps) or "no checkpoint"
+        return BestFolder(
+            folder, None, f"it names step {record['step']}, but the folder holds {holds}", steps
+        )
+    return BestFolder(folder, record, None, steps)
+
+
+# eval.json: what python -m common.evaluate measured -----------------------------------------------
+EVAL_FILE = "eval.json"
+EVAL_SECTIONS = ("generated", "real_floor", "noise_ceiling")
+EVAL_NUMBERS = (
+    "fid", "kid", "kid_stderr", "class_entropy", "confident_share", "target_class_share", "checkerboard",
+    "target_class_share_unseen", "other_classes_target_share",
+)  # fmt: skip
+
+
+def _number_or_none(value: Any, what: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(f"{what} is {value!r}, not a number")
+
+
+def check_eval(record: Any) -> None:
+    """eval.json's contents checked where its readers use them (ValueError saying what is wrong)."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    for key in ("step", "n"):
+        if record.get(key) is not None:
+            check_step(record[key], key)
+    classifier = record.get("classifier")
+    if classifier is not None:
+        if not isinstance(classifier, dict):
+            raise ValueError("classifier is not an object")
+        _number_or_none(classifier.get("test_accuracy"), "classifier.test_accuracy")
+    for section in EVAL_SECTIONS:
+        values = record.get(section)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ValueError(f"{section} is not an object")
+        for key in EVAL_NUMBERS:
+            _number_or_none(values.get(key), f"{section}.{key}")
+
+
 class RunDir:
     """Paths and readers/writers of one run directory."""
 
@@ -172,6 +368,27 @@ class RunDir:
         except (OSError, ValueError) as err:  # ValueError: bad JSON and bad UTF-8 alike
             raise RunDirError(f"cannot read {self.config}: {err}") from err
 
+    # eval.json ---------------------------------------------------------------------------------------
+    @property
+    def eval_json(self) -> Path:
+        return self.path / EVAL_FILE
+
+    def read_eval(self) -> dict[str, Any] | None:
+        """eval.json (python -m common.evaluate), checked, the one way in: None when there is none,
+        RunDirError when it is damaged."""
+        again = f"`python -m common.evaluate --run {self.path}` writes it again"
+        if not self.eval_json.exists():
+            return None
+        try:
+            record = json.loads(self.eval_json.read_text())
+        except (OSError, ValueError) as err:
+            raise RunDirError(f"cannot read {self.eval_json}: {_reason(err)}; {again}") from err
+        try:
+            check_eval(record)
+        except ValueError as err:
+            raise RunDirError(f"{self.eval_json} is damaged ({err}); {again}") from err
+        return record
+
     # checkpoints ------------------------------------------------------------------------------------
     def checkpoint_prefixes(self) -> list[str]:
         """Every checkpoint in checkpoints/, the newest step first, found by listing the folder: the
@@ -183,17 +400,18 @@ class RunDir:
         steps = {int(m[1]) for m in map(_CHECKPOINT_FILE.fullmatch, names) if m}
         return [str(self.checkpoints / f"model.ckpt-{step}") for step in sorted(steps, reverse=True)]
 
-    def latest_checkpoint(self) -> str | None:
+    def latest_checkpoint(self, warn: bool = True) -> str | None:
         """The newest checkpoint that reads whole; None when there is none at all.
 
         A damaged newest one (truncated data, a lost .index) is skipped with one line on stderr naming it
-        and why; when checkpoints exist but none reads, RunDirError names them (the CLI exits 2).
+        and why (unless `warn` is False); when checkpoints exist but none reads, RunDirError names them (the
+        CLI exits 2).
         """
         skipped = []
         for prefix in self.checkpoint_prefixes():
             problem = checkpoint_problem(prefix)
             if problem is None:
-                if skipped:
+                if skipped and warn:
                     print(
                         f"warning: skipped {'; '.join(skipped)}; using {Path(prefix).name}", file=sys.stderr
                     )
@@ -203,9 +421,12 @@ class RunDir:
             raise RunDirError(f"no checkpoint in {self.checkpoints} restores: {'; '.join(skipped)}")
         return None
 
-    def remove_temporary_files(self) -> None:
-        """What an interrupted write leaves (TensorFlow's *.tempstate* files and *_temp folders, our own
-        atomic_path temporaries): after a failed write they are garbage, and may be large."""
+    def remove_temporary_files(self) -> list[Path]:
+        """What interrupted writes left, garbage that may be large: in checkpoints/ (only training writes
+        there) TensorFlow's *.tempstate* files and *_temp folders and the best checkpoint's *.tmp folders;
+        elsewhere TensorFlow's *.tempstate* files and our temporaries whose writer is gone (atomic_path).
+        Returns what was removed."""
+        removed = []
         for path in list(self.path.rglob("*")):
             name = path.name
             in_checkpoints = path.parent == self.checkpoints
@@ -214,6 +435,10 @@ class RunDir:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
+                removed.append(path)
+        for folder in (self.path, self.samples):
+            removed += remove_stale_temporaries(folder)
+        return removed
 
     def remove_checkpoint(self, step: int) -> None:
         """Delete the files of the checkpoint of `step` (one whose save failed half way)."""
@@ -231,25 +456,39 @@ class RunDir:
         """checkpoints/best/: the checkpoint with the lowest tracked FID, never rotated away."""
         return self.checkpoints / "best"
 
+    def best_folders(self) -> list[BestFolder]:
+        """checkpoints/best/ and, where a kill interrupted a swap, best.old/: each read (BestFolder)."""
+        return [
+            read_best_folder(folder)
+            for folder in (self.best, self.checkpoints / "best.old")
+            if folder.is_dir() and not folder.is_symlink()
+        ]
+
     def best_record(self) -> dict[str, Any] | None:
-        """{"step", "fid", ...} of the kept best checkpoint (checkpoints/best/best.json), or None."""
-        for folder in (self.best, self.checkpoints / "best.old"):  # best.old: a swap a kill interrupted
-            try:
-                record = json.loads((folder / "best.json").read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            if isinstance(record, dict) and {"step", "fid"} <= set(record):
-                return {**record, "checkpoint": str(folder / f"model.ckpt-{int(record['step'])}")}
+        """{"step", "fid", "checkpoint"} of the kept best checkpoint (checkpoints/best/best.json; best.old
+        when a kill interrupted a swap), or None when there is none. RunDirError when there is one but its
+        best.json is damaged (see RunDir.resolve_checkpoint and common.train.BestKeeper for what then)."""
+        folders = self.best_folders()
+        for found in folders:
+            if found.record is not None:
+                return {**found.record, "checkpoint": found.checkpoint}
+        if folders:
+            raise RunDirError(
+                f"{folders[0].json} is damaged ({folders[0].problem}): `train --resume` rebuilds it from "
+                "history.csv; --checkpoint best uses the checkpoint beside it"
+            )
         return None
 
     def keep_best(self, save: Callable[[str], None], record: Mapping[str, Any]) -> None:
         """Replace checkpoints/best/ with a new checkpoint, atomically: `save(prefix)` writes it into a
         fresh folder together with best.json, and only then do the folders swap (a kill at any moment
-        leaves the old best or the new one whole; best_record reads a best.old left by a kill)."""
-        fresh = Path(tempfile.mkdtemp(prefix="best.", suffix=".tmp", dir=self.checkpoints))
+        leaves the old best or the new one whole; best_folders reads a best.old left by a kill). The fresh
+        folder is named as our temporaries are: a later one removes what a kill left of it."""
+        record = {**record, "step": check_step(record["step"]), "fid": float(record["fid"])}
+        fresh = make_temporary_dir(self.checkpoints, "best", ".tmp")
         try:
-            save(str(fresh / f"model.ckpt-{int(record['step'])}"))
-            (fresh / "best.json").write_text(json.dumps(dict(record), indent=2) + "\n")
+            save(str(fresh / f"model.ckpt-{record['step']}"))
+            (fresh / BEST_FILE).write_text(json.dumps(record, indent=2) + "\n")
             old = self.checkpoints / "best.old"
             shutil.rmtree(old, ignore_errors=True)
             if self.best.exists():
@@ -264,32 +503,80 @@ class RunDir:
         """The steps of the rotating checkpoints that exist, newest first."""
         return [int(prefix.rsplit("-", 1)[1]) for prefix in self.checkpoint_prefixes()]
 
+    def kept_steps(self) -> list[int]:
+        """Every step --checkpoint STEP may name: the rotating checkpoints' and the best one's."""
+        steps = set(self.checkpoint_steps())
+        steps |= {found.step for found in self.best_folders() if found.step is not None}
+        return sorted(steps)
+
     def resolve_checkpoint(self, which: str | int | None) -> str:
-        """`latest` (or None), `best`, or a step number -> that checkpoint's prefix (RunDirError naming
-        what exists when there is no such checkpoint)."""
+        """`latest` (or None), `best`, or a step number -> that checkpoint's prefix.
+
+        Each falls back and refuses the same way: a damaged checkpoint is skipped for the next that reads
+        whole and can stand for it (latest: an older one; best: the checkpoint beside a damaged best.json,
+        else a best.old a kill left; STEP: the best folder's copy of that step), with one line on stderr
+        naming what was skipped and why; when none does, RunDirError names them (the CLI exits 2).
+        """
         text = "latest" if which is None else str(which).strip().lower()
         if text == "latest":
             latest = self.latest_checkpoint()
             if not latest:
                 raise RunDirError(f"{self.path} has no checkpoint to evaluate or sample (train it first)")
             return latest
-        best = self.best_record()
         if text == "best":
-            if best is None:
+            folders = self.best_folders()
+            if not folders:
                 raise RunDirError(
                     f"{self.path} has no best checkpoint: it is kept while training tracks quality "
                     "(--eval-every N); use --checkpoint latest or a step"
                 )
-            return best["checkpoint"]
-        if not text.isdigit():
+            candidates = []
+            for found in folders:
+                if found.record is None:  # a damaged best.json: the checkpoint beside it still says its step
+                    candidates.append(
+                        (found.checkpoint, f"{self._name(found.json)} is damaged ({found.problem})")
+                    )
+                else:
+                    candidates.append((found.checkpoint, None))
+            return self._first_that_restores(candidates, "the best checkpoint")
+        if not re.fullmatch(r"[0-9]+", text):  # not str.isdigit: "²" is a digit to it, not to int()
             raise RunDirError(f"--checkpoint must be best, latest or a step number, got {which!r}")
-        steps = self.checkpoint_steps()
-        if int(text) in steps:
-            return str(self.checkpoints / f"model.ckpt-{int(text)}")
-        if best is not None and int(text) == int(best["step"]):
-            return best["checkpoint"]
-        kept = ", ".join(str(s) for s in sorted(set(steps) | ({int(best["step"])} if best else set())))
-        raise RunDirError(f"{self.path} has no checkpoint of step {text}; kept steps: {kept or 'none'}")
+        step = int(text)
+        candidates = (
+            [(str(self.checkpoints / f"model.ckpt-{step}"), None)] if step in self.checkpoint_steps() else []
+        )
+        candidates += [(found.checkpoint, None) for found in self.best_folders() if found.step == step]
+        if not candidates:
+            kept = ", ".join(str(s) for s in self.kept_steps())
+            raise RunDirError(f"{self.path} has no checkpoint of step {step}; kept steps: {kept or 'none'}")
+        return self._first_that_restores(candidates, f"the checkpoint of step {step}")
+
+    def _name(self, path: str | Path) -> str:
+        """A checkpoint or file of this run as messages name it: relative to checkpoints/."""
+        with contextlib.suppress(ValueError):
+            return str(Path(path).relative_to(self.checkpoints))
+        return str(path)
+
+    def _first_that_restores(self, candidates: list[tuple[str | None, str | None]], what: str) -> str:
+        """The first of (prefix, a note on why it stands in) whose checkpoint reads whole, with one warning
+        line for what was skipped or stood in; RunDirError naming them all when none does."""
+        notes = []
+        for prefix, note in candidates:
+            if note:
+                notes.append(note)
+            if prefix is None:
+                continue
+            problem = checkpoint_problem(prefix)
+            if problem is None:
+                if notes:
+                    print(f"warning: skipped {'; '.join(notes)}; using {self._name(prefix)}", file=sys.stderr)
+                return prefix
+            notes.append(f"damaged checkpoint {self._name(prefix)} ({problem})")
+        kept = ", ".join(str(s) for s in self.kept_steps())
+        raise RunDirError(
+            f"{what} of {self.path} does not restore: {'; '.join(notes)}; use --checkpoint latest (the "
+            f"newest that restores) or another step (kept steps: {kept or 'none'})"
+        )
 
     # history.csv ------------------------------------------------------------------------------------
     def _history_text(self) -> str:
@@ -300,31 +587,54 @@ class RunDir:
         text = self.history.read_text()
         return text if text.endswith("\n") else text[: text.rfind("\n") + 1]
 
+    def _history_table(self) -> tuple[list[str], list[dict[str, str]], list[dict[str, float]]]:
+        """history.csv read and checked, the one way in: its header, and its rows as written and as
+        numbers (empty cells left out). RunDirError naming the line of a row that is none."""
+        try:
+            text = self._history_text()
+        except (OSError, ValueError) as err:  # ValueError: bad UTF-8
+            raise RunDirError(f"cannot read {self.history}: {_reason(err)}") from err
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = next(reader, [])
+            if header and ("step" not in header or len(set(header)) != len(header) or "" in header):
+                raise ValueError("its header is not one of a run's history (a step column, distinct names)")
+            written, rows = [], []
+            for values in reader:
+                if not values:
+                    continue
+                if len(values) > len(header):
+                    raise ValueError(f"line {reader.line_num} has more values than the header has columns")
+                row = dict(zip(header, values + [""] * (len(header) - len(values)), strict=True))
+                rows.append(_history_numbers(row, reader.line_num))
+                written.append(row)
+        except (ValueError, csv.Error) as err:
+            raise RunDirError(
+                f"{self.history} is damaged: {err}; fix or delete that line (another program changed it)"
+            ) from err
+        return header, written, rows
+
     def read_history(self) -> list[dict[str, float]]:
-        rows = csv.DictReader(io.StringIO(self._history_text(), newline=""))
-        return [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+        """history.csv's rows as numbers (empty cells left out), checked (RunDirError naming a bad line)."""
+        return self._history_table()[2]
 
     def history_columns(self) -> list[str]:
-        return next(csv.reader(io.StringIO(self._history_text(), newline="")), [])
+        return self._history_table()[0]
 
     def resume_history(self, last_step: int, columns: list[str]) -> tuple[list[str], list[dict[str, float]]]:
         """Prepare history.csv for a run going on from `last_step`: drop the rows logged after it (they
         came after the checkpoint), and widen the header with any of `columns` it lacks (a resumed run
         that gains columns, e.g. --eval-every). Returns the header and the rows kept."""
-        header = self.history_columns()
+        header, written, rows = self._history_table()
         if not header:  # no file, or a kill before its header was complete
             return list(columns), []
         header += [c for c in columns if c not in header]
-        rows = [
-            row
-            for row in csv.DictReader(io.StringIO(self._history_text(), newline=""))
-            if int(float(row["step"])) <= last_step
-        ]
+        kept = [i for i, row in enumerate(rows) if row["step"] <= last_step]
         with atomic_path(self.history) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=header)
             writer.writeheader()
-            writer.writerows(rows)
-        return header, [{k: float(v) for k, v in row.items() if v not in (None, "")} for row in rows]
+            writer.writerows(written[i] for i in kept)
+        return header, [rows[i] for i in kept]
 
     def sample_grids(self) -> list[Path]:
         return sorted(self.samples.glob("step_*.png"))
@@ -352,6 +662,7 @@ class HistoryWriter:
 
     def __init__(self, path: Path, columns: Iterable[str]) -> None:
         self.columns = list(columns)
+        self.last_step: float | None = None  # the step of the last row written
         _drop_torn_line(Path(path))
         new = not Path(path).exists() or Path(path).stat().st_size == 0
         self.file = open(path, "a", newline="")  # noqa: SIM115 - kept open for the run
@@ -363,6 +674,7 @@ class HistoryWriter:
     def write(self, row: Mapping[str, float]) -> None:
         self.writer.writerow({k: _format(row.get(k)) for k in self.columns})
         self.file.flush()
+        self.last_step = row.get("step")
 
     def close(self) -> None:
         self.file.close()

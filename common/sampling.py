@@ -70,14 +70,24 @@ def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler
     return Sampler(noise, seed, images, images_uint8)
 
 
-def weights_config(config: Config, weights: str | None) -> tuple[Config, str]:
+def weights_config(
+    config: Config, weights: str | None, sampler_stats: str | None = None
+) -> tuple[Config, str]:
     """The config to build a Generator with for `weights` (None: what the run samples from), and the
-    weights' name. A UsageError for an average the run never kept."""
+    weights' name. A UsageError for an average the run never kept, and for the average sampled with
+    `sampler_stats` "moving" (None: the run's): no moving average tracked the averaged weights' batch-norm
+    statistics, so they are always recalibrated (training refuses that pair too)."""
     weights = weights or ("average" if config.g_ema_decay > 0 else "live")
     if weights not in WEIGHTS:
         raise UsageError(f"--weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     if weights == "average" and config.g_ema_decay == 0:
         raise UsageError("--weights average: the run kept no weight average (trained without --g-ema-decay)")
+    if weights == "average" and (sampler_stats or config.sampler_stats) == "moving":
+        raise UsageError(
+            "--sampler-stats moving with the run's weight average: no moving average tracked the averaged "
+            "weights' batch-norm statistics, so they are recalibrated (leave --sampler-stats out, or sample "
+            "the trained weights with --weights live)"
+        )
     return (config if weights == "average" else config.replace(g_ema_decay=0.0)), weights
 
 

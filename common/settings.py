@@ -77,7 +77,9 @@ FIXED = "fixed"
 # another run than the one that never stopped
 FIXED_ORDER = "fixed-order"
 FIXED_RECIPE = "fixed-recipe"  # refuse a change: the run's settings came from that recipe (--recipe)
-RESUME_RULES = (FREE, FIXED, FIXED_ORDER, FIXED_RECIPE)
+# refuse a change: config.json says what the whole run trained in (--precision), and a resume keeps it
+FIXED_PRECISION = "fixed-precision"
+RESUME_RULES = (FREE, FIXED, FIXED_ORDER, FIXED_RECIPE, FIXED_PRECISION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +206,12 @@ class Setting:
         if self.resume == FIXED_RECIPE:
             return (
                 f"--resume with another recipe: {run} was started with {self.option} {saved}, not {given}; "
+                "start a new run with another --out"
+            )
+        if self.resume == FIXED_PRECISION:
+            return (
+                f"--resume with another {self.option} ({given!r}): {run} trained in {saved}, and config.json "
+                f"records one precision for the whole run; leave {self.option} out to go on in {saved}, or "
                 "start a new run with another --out"
             )
         if self.resume == FIXED_ORDER:
@@ -446,6 +454,7 @@ SETTINGS: tuple[Setting, ...] = (
         "(common.speed.CPU_KINDS): bf16 mixed precision with AMX and on AMD with AVX512_BF16, float32 "
         "elsewhere and on a GPU (config.json records the choice; docs/benchmarks.md)",
         choices=PRECISIONS,
+        resume=FIXED_PRECISION,
     ),
     Setting(
         "deterministic",

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import math
 import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,15 +26,18 @@ from tqdm import tqdm
 
 from common.architecture import ArchSpec
 from common.command import Terminated, sigterm_as_interrupt
-from common.config import Config
+from common.config import Config, ConfigError
 from common.flops import forward_flops_per_image, parameter_counts, train_step_flops_per_image
 from common.machine import cpu_count, cpu_model
+from common.modules import run_settings as read_run_config
 from common.rundir import (
     HISTORY_COLUMNS,
     DiskFullError,
     HistoryWriter,
     RunDir,
     RunDirError,
+    atomic_write_bytes,
+    checkpoint_problem,
     grid_image,
     is_disk_full,
     save_grid,
@@ -69,20 +73,64 @@ class BestKeeper:
     """Keeps checkpoints/best/ at the lowest FID the run has tracked, apart from the rotating ones.
 
     Resumed, it starts from the kept best (checkpoints/best/best.json), so a kill never loses it and a
-    resumed run only replaces it with a better one.
+    resumed run only replaces it with a better one. A damaged best is said on one line and never replaced
+    by a worse one: a damaged best.json beside a checkpoint that reads whole is rebuilt from the FID
+    history.csv tracked at its step; a best it cannot vouch for is left as it is, and only a FID below the
+    lowest history.csv tracked (or best.json's, when that reads) replaces it.
     """
 
-    def __init__(self, run: RunDir) -> None:
+    def __init__(self, run: RunDir, history: Sequence[Mapping[str, float]] = ()) -> None:
         self.run = run
-        self.best = run.best_record()
+        self.best: dict[str, Any] | None = None  # step, fid, checkpoint of the kept best
+        self.bar: float | None = None  # the FID a new best must beat
+        tracked = {int(row["step"]): row["fid"] for row in history if "fid" in row}
+        folders, notes = run.best_folders(), []
+        for found in folders:  # best/, then a best.old a kill left
+            checkpoint = found.checkpoint
+            problem = checkpoint_problem(checkpoint) if checkpoint else "no checkpoint in its folder"
+            record = found.record
+            if problem is None and record is None and found.step in tracked:
+                record = {"step": found.step, "fid": tracked[found.step]}
+                atomic_write_bytes(found.json, (json.dumps(record, indent=2) + "\n").encode())
+                notes.append(
+                    f"{found.json} was damaged ({found.problem}): rebuilt it from history.csv (step "
+                    f"{found.step}, FID {record['fid']:.6g})"
+                )
+            elif problem is None and record is None:
+                notes.append(
+                    f"{found.json} is damaged ({found.problem}) and history.csv has no FID of its step"
+                )
+                continue
+            elif problem is not None:
+                damage = f"{found.json} is damaged ({found.problem}), and " if record is None else ""
+                notes.append(
+                    f"{damage}the best checkpoint {checkpoint or found.folder} is damaged ({problem})"
+                )
+                continue
+            self.best, self.bar = {**record, "checkpoint": checkpoint}, record["fid"]
+            if notes:
+                _warn("; ".join(notes))
+            return
+        if notes:  # a best that nothing vouches for: left as it is, never replaced by a worse one
+            known = [found for found in folders if found.record is not None]
+            self.bar = min([*tracked.values(), *(found.record["fid"] for found in known)], default=None)
+            if known:  # what it was, as config.json keeps saying
+                self.best = {**known[0].record, "checkpoint": known[0].checkpoint}
+            bar = f"a tracked FID below {self.bar:.6g}" if self.bar is not None else "the next tracked FID"
+            _warn(f"{'; '.join(notes)}: left as it is until {bar} replaces it")
 
     def offer(self, sess: v1.Session, gan: GANGraph, step: int, fid: float) -> bool:
         """Save the session's state as the best checkpoint if `fid` beats the kept one."""
-        if self.best is not None and not fid < self.best["fid"]:
+        if self.bar is not None and not fid < self.bar:
             return False
         self.run.keep_best(lambda prefix: gan.best_saver.save(sess, prefix), {"step": step, "fid": fid})
-        self.best = self.run.best_record()
+        self.best = {"step": step, "fid": float(fid), "checkpoint": str(self.run.best / f"model.ckpt-{step}")}
+        self.bar = float(fid)
         return True
+
+
+def _warn(text: str) -> None:
+    tqdm.write(f"warning: {text}", file=sys.stderr)
 
 
 # A hook called after a logged step with (the generator at this step, the step); returns extra columns
@@ -246,6 +294,20 @@ def run_session(
         _raise_failure(failure, run, resume, created_folder)
 
 
+def carry_forward(record: dict[str, Any], saved: dict[str, Any], checkpoint: str | None) -> None:
+    """A resumed run's config.json: this invocation's `record`, with what the run learned before (its
+    config.json, `saved`): the command that started it and every later one, the checkpoints it resumed
+    from, and how quality was tracked and collapses found (until this invocation says anew). So it reads
+    as the record of the run that never stopped, but for the list of commands."""
+    command = record["command"]
+    record["command"] = saved.get("command", command)  # the command that started the run
+    record["commands"] = [*(saved.get("commands") or [record["command"]]), command]
+    record["resumed"] = [*saved.get("resumed", []), checkpoint]
+    for key in ("tracking", "collapses"):
+        if key not in record and key in saved:
+            record[key] = saved[key]
+
+
 def check_checkpoint_fits(checkpoint: str, graph: tf.Graph) -> None:
     """RunDirError unless every variable of `graph` has its shape in `checkpoint`: a restore does not
     check shapes (it assigns whatever it reads), so a config.json edited by hand would otherwise only
@@ -298,6 +360,10 @@ class _TrainingSession:
         self.writing, self.step, self.saved_step = "config.json", 0, None
         self.figures_step: int | None = None  # the step loss.png and progress.gif were last drawn at
         self.bar = self.log = self.writer = None
+        # the losses of the steps run since the last history row, and their seconds
+        self.window: list[tuple[float, float, float, float]] = []
+        self.window_seconds = 0.0
+        self.pending: dict[str, float] | None = None  # the row being made (log_row), until it is written
 
     def run(self, checkpoint: str | None, resume: bool) -> TrainResult:
         failing = False
@@ -335,12 +401,31 @@ class _TrainingSession:
             )
         self.step = int(sess.run(gan.inputs.global_step))
         self.figures_step = self.step if checkpoint else None
+        if resume and self.step >= self.steps:
+            config = self.config
+            ends = f"--max-steps {config.max_steps}" if config.max_steps else f"--epochs {config.epochs}"
+            raise ConfigError(
+                f"--resume: {self.run_dir.path} is at step {self.step} already, and {ends} ends it at step "
+                f"{self.steps}; give a --max-steps above {self.step} to train on"
+            )
 
     def open_run_files(self, checkpoint: str | None, resume: bool) -> None:
         """Only now, with the checkpoint restored, is anything in the run directory written."""
         run, record = self.run_dir, self.record
-        if resume:
-            record["resumed"] = run.read_config().get("resumed", []) + [checkpoint]
+        history: list[dict[str, float]] = []
+        if resume:  # the run's files checked before anything is written
+            carry_forward(record, read_run_config(run)[0], checkpoint)
+            history = run.read_history()
+            run.remove_temporary_files()  # what a kill -9 left: a half-written best/, a .tempstate file
+            if checkpoint:
+                self.rotate_checkpoints(checkpoint)
+        else:
+            record["commands"] = [record["command"]]
+        self.keeper = BestKeeper(run, history)  # a damaged best.json it rebuilds from history.csv
+        if self.keeper.best is not None:
+            record["best"] = {k: self.keeper.best[k] for k in ("step", "fid")}
+        else:
+            record.pop("best", None)
         # config.json first, then the subfolders: a kill -9 between the two leaves a run that --resume
         # takes, never a folder of empty run subfolders without config.json (refused as a damaged run).
         run.path.mkdir(parents=True, exist_ok=True)
@@ -351,8 +436,10 @@ class _TrainingSession:
         self.tracked = "fid" in columns
         if self.tracked:
             columns.append("best_fid")
-        self.keeper = BestKeeper(run)
-        self.noise_fid = next((hook.noise_fid for hook in self.hooks if hasattr(hook, "noise_fid")), None)
+        tracking = record.get("tracking") or {}
+        self.noise_fid = next(
+            (hook.noise_fid for hook in self.hooks if hasattr(hook, "noise_fid")), tracking.get("noise_fid")
+        )
         self.watch = CollapseWatch(self.noise_fid)
         self.writing = "history.csv"
         columns, history = run.resume_history(self.step, columns)
@@ -370,14 +457,23 @@ class _TrainingSession:
             self.writing = "samples/step_000000.png"
             write_samples(self.samples.at(0), run, self.writer, self.fixed_noise, 0)
 
+    def rotate_checkpoints(self, restored: str) -> None:
+        """--keep-checkpoints over all of the run's checkpoints, those of earlier invocations too (the
+        Saver rotates only those it knows of): the oldest beyond the number kept go now, never the one
+        restored, and the Saver takes the others over, oldest first."""
+        kept = list(reversed(self.run_dir.checkpoint_prefixes()))
+        for prefix in kept[: max(len(kept) - self.config.keep_checkpoints, 0)]:
+            if prefix != restored:
+                self.run_dir.remove_checkpoint(int(prefix.rsplit("-", 1)[1]))
+                kept.remove(prefix)
+        self.gan.saver.recover_last_checkpoints(kept)
+
     def loop(self) -> None:
         """One `sess.run` per step: the G update, the D update and global_step += 1, in the graph."""
         gan, config = self.gan, self.config
         self.bar = tqdm(
             total=self.steps, initial=self.step, unit="step", disable=not self.progress, dynamic_ncols=True
         )
-        self.window: list[tuple[float, float, float, float]] = []
-        self.window_seconds = 0.0
         shuffled_epoch = None
         while self.step < self.steps:
             if self.step // self.steps_per_epoch != shuffled_epoch:  # each epoch's order, also on resume
@@ -419,11 +515,24 @@ class _TrainingSession:
     def log_row(self, summary: bytes) -> None:
         """history.csv's row of the logged steps since the last row (the hooks' columns, e.g. FID, and
         the best checkpoint and the collapse watch with them), and the step's TensorBoard scalars."""
-        step, writer = self.step, self.writer
+        step = self.step
+        row = self.pending = self.window_row()  # what an interruption of the hooks still writes
+        for hook in self.hooks:
+            row.update(hook(functools.partial(self.samples.at, step), step))
+        self.write_row(row)
+        self.writer.add_summary(summary, step)
+        self.bar.set_postfix(
+            d_loss=f"{row['d_loss']:.3f}",
+            g_loss=f"{row['g_loss']:.3f}",
+            img_s=f"{row['images_per_second']:.0f}",
+        )
+
+    def window_row(self) -> dict[str, float]:
+        """The training columns of the steps run since the last row (their means), at this step."""
         means = np.mean(self.window, axis=0)
         row = {
-            "step": step,
-            "epoch": step / self.steps_per_epoch,
+            "step": self.step,
+            "epoch": self.step / self.steps_per_epoch,
             "d_loss": means[0],
             "g_loss": means[1],
             "d_real": means[2],
@@ -431,15 +540,20 @@ class _TrainingSession:
             "seconds": self.seconds_before + time.perf_counter() - self.started,
             "images_per_second": len(self.window) * self.config.batch_size / self.window_seconds,
         }
-        for hook in self.hooks:
-            row.update(hook(functools.partial(self.samples.at, step), step))
+        self.window, self.window_seconds = [], 0.0
+        return row
+
+    def write_row(self, row: dict[str, float]) -> None:
+        """The best checkpoint (a row with a FID), the collapse watch, and the row into history.csv."""
+        step, writer = int(row["step"]), self.writer
         if "fid" in row:
             self.writing = "checkpoints/best"
             if self.keeper.offer(self.sess, self.gan, step, row["fid"]):
                 self.record["best"] = {k: self.keeper.best[k] for k in ("step", "fid")}
                 self.run_dir.write_config(self.record)
-            row["best_fid"] = self.keeper.best["fid"]
-            writer.add_summary(scalar_summary("eval/best_fid", self.keeper.best["fid"]), step)
+            if self.keeper.bar is not None:
+                row["best_fid"] = self.keeper.bar
+                writer.add_summary(scalar_summary("eval/best_fid", self.keeper.bar), step)
         warning = self.watch.update(row)
         if warning:
             tqdm.write(warning, file=sys.stderr)
@@ -447,11 +561,7 @@ class _TrainingSession:
         writer.add_summary(scalar_summary("watch/collapsed", row["collapsed"]), step)
         self.writing = "history.csv"
         self.log.write(row)
-        writer.add_summary(summary, step)
-        self.bar.set_postfix(
-            d_loss=f"{means[0]:.3f}", g_loss=f"{means[1]:.3f}", img_s=f"{row['images_per_second']:.0f}"
-        )
-        self.window, self.window_seconds = [], 0.0
+        self.pending = None
 
     def save_checkpoint(self) -> None:
         self.writing = f"checkpoint model.ckpt-{self.step}"
@@ -460,9 +570,16 @@ class _TrainingSession:
 
     def save_interrupted(self, err: KeyboardInterrupt) -> None:
         """Ctrl-C or SIGTERM between two sess.run calls, where the state is consistent: keep it, so
-        --resume goes on from here."""
+        --resume goes on from here, with the history row of the steps since the last one (an evaluation
+        the interruption cut short is left out of it; one it finished is kept, with the best checkpoint)."""
         self.step = int(self.sess.run(self.gan.inputs.global_step))
         self.save_checkpoint()
+        row = self.pending
+        if row is None and self.window and self.log is not None:
+            row = self.window_row()
+        if row is not None and self.log is not None and self.log.last_step != row["step"]:
+            row["step"] = self.step  # the checkpoint's: the row is kept on resume
+            self.write_row(row)
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         tqdm.write(f"{what}: saved a checkpoint at step {self.step}; --resume continues", file=sys.stderr)
         err.reported = True  # this line is the message: exit_code adds none
@@ -483,7 +600,7 @@ class _TrainingSession:
         seconds = time.perf_counter() - self.started
         ips = self.steps_done * self.config.batch_size / self.train_seconds if self.train_seconds else 0.0
         collapses = tuple(collapse_stretches(self.run_dir.read_history(), self.noise_fid))
-        if collapses or self.tracked:  # how the run went, for readers of config.json
+        if collapses or self.tracked or "collapses" in self.record:  # how the run went, for config.json
             self.record["collapses"] = [stretch._asdict() for stretch in collapses]
             self.run_dir.write_config(self.record)
         return TrainResult(self.run_dir.path, self.step, seconds, ips, self.keeper.best, collapses)

@@ -394,19 +394,38 @@ def test_mnist_download_from_mirror(tmp_path: Path, isolated: Path, monkeypatch:
 def test_download_failure_names_searched_places(
     tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("DCGAN_MIRROR", (tmp_path / "empty-mirror").as_uri())
+    with pytest.raises(DataError) as caught:
+        load_mnist("mnist", "train")
+    text = str(caught.value)
+    assert text.startswith("could not download") and "\n" not in text
+    assert str(isolated / ".keras" / "datasets" / "mnist") in text
+    assert f"put Keras's mnist.npz into {isolated / '.keras' / 'datasets'}" in text
+    with pytest.raises(DataError, match="could not download.*apt-get install dataset-fashion-mnist"):
+        load_mnist("fashion_mnist", "train")
+    assert not (isolated / ".keras" / "datasets" / "mnist.npz").exists()
+
+
+def test_a_named_folder_without_the_data_is_no_download(
+    tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --data-dir or $DCGAN_DATA_DIR says where the data is: a download into the Keras cache would hide a
+    # wrong path (issue 35), so the places searched are named and nothing is downloaded.
     (tmp_path / "data").mkdir()
+    (tmp_path / "env").mkdir()
     monkeypatch.setenv("DCGAN_MIRROR", (tmp_path / "empty-mirror").as_uri())
     monkeypatch.setenv("DCGAN_DATA_DIR", str(tmp_path / "env"))
     with pytest.raises(DataError) as caught:
         load_mnist("mnist", "train", tmp_path / "data")
     text = str(caught.value)
-    assert text.startswith("could not download") and "\n" not in text
+    assert text.startswith("MNIST train files not found") and "\n" not in text
     for place in (tmp_path / "data", tmp_path / "data" / "mnist", tmp_path / "env" / "mnist"):
         assert str(place) in text
-    assert f"put Keras's mnist.npz into {isolated / '.keras' / 'datasets'}" in text
-    with pytest.raises(DataError, match="could not download.*apt-get install dataset-fashion-mnist"):
-        load_mnist("fashion_mnist", "train", tmp_path / "data")
-    assert not (isolated / ".keras" / "datasets" / "mnist.npz").exists()
+    assert "nothing is downloaded while --data-dir and $DCGAN_DATA_DIR name where the data is" in text
+    monkeypatch.setenv("DCGAN_DATA_DIR", str(tmp_path / "nonexistent"))
+    with pytest.raises(DataError, match="DCGAN_DATA_DIR names .*nonexistent, which is not a folder"):
+        load_mnist("fashion_mnist", "train")
+    assert not (isolated / ".keras").exists()
 
 
 def test_mirror_with_wrong_files_is_rejected(

@@ -227,6 +227,7 @@ def test_resume_refuses_a_change_of_each_fixed_setting(two_step_run, capsys, set
         settings.FIXED: f"different architecture: {setting.field} is {getattr(saved, setting.field)!r}",
         settings.FIXED_ORDER: f"--resume with another {setting.option} ",
         settings.FIXED_RECIPE: "--resume with another recipe",
+        settings.FIXED_PRECISION: f"--resume with another {setting.option} ",
     }[setting.resume]
     assert expected in err
     assert (

@@ -2,8 +2,10 @@
 
 Search roots, in order: the caller's ``data_dir``, ``$DCGAN_DATA_DIR``, then the Keras cache
 (``$KERAS_HOME/datasets`` when KERAS_HOME is set, else ``~/.keras/datasets``), which is also where
-downloads go so that Keras and this project share one copy. Each loader says which folders under a root
-to look in and how to read them; ``find_or_download`` does the rest the same way for every data set.
+downloads go so that Keras and this project share one copy. A download happens only when the user named
+no place (neither ``data_dir`` nor ``$DCGAN_DATA_DIR``): a wrong path must not turn into a download
+elsewhere. Each loader says which folders under a root to look in and how to read them;
+``find_or_download`` does the rest the same way for every data set.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ def keras_cache_dir() -> Path:
 
 
 def search_roots(data_dir: str | os.PathLike | None) -> list[SearchRoot]:
-    """The roots to search, in order. A ``data_dir`` that is not a folder is an error, not a skip:
-    a mistyped path would otherwise fall through to a silent download."""
+    """The roots to search, in order. A ``data_dir`` or ``$DCGAN_DATA_DIR`` that is not a folder is an
+    error, not a skip: a mistyped path would otherwise fall through to another copy, or a download."""
     roots: list[SearchRoot] = []
     if data_dir is not None and str(data_dir) != "":
         path = Path(data_dir).expanduser()
@@ -80,7 +82,13 @@ def search_roots(data_dir: str | os.PathLike | None) -> list[SearchRoot]:
         roots.append(SearchRoot("data_dir", path, explicit=True))
     env_dir = os.environ.get(DATA_DIR_ENV)
     if env_dir:
-        roots.append(SearchRoot(f"${DATA_DIR_ENV}", Path(env_dir).expanduser()))
+        path = Path(env_dir).expanduser()
+        if not is_dir(path):
+            raise DataError(
+                f"${DATA_DIR_ENV} names {path}, which is not a folder: check it, or unset it to search the "
+                "defaults"
+            )
+        roots.append(SearchRoot(f"${DATA_DIR_ENV}", path))
     roots.append(SearchRoot("Keras cache", keras_cache_dir()))
     return roots
 
@@ -156,6 +164,13 @@ def find_or_download(
     where = describe_searched(searched, notes)
     if not download_allowed:
         raise DataError(f"{label} files not found ({where}); {how_to_provide()}, or allow downloading")
+    given = {"--data-dir": data_dir, f"${DATA_DIR_ENV}": os.environ.get(DATA_DIR_ENV)}
+    named = [flag for flag, place in given.items() if place not in (None, "")]
+    if named:  # the user said where the data is: a download elsewhere would hide a wrong path
+        raise DataError(
+            f"{label} files not found ({where}); {how_to_provide()}; nothing is downloaded while "
+            f"{' and '.join(named)} name where the data is (leave {' and '.join(named)} out to download)"
+        )
     try:
         read = download()
     except DataError as err:
