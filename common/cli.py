@@ -58,8 +58,8 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, help="noise seed (the run's seed)")
     sample.add_argument(
         "--checkpoint",
-        default="latest",
-        help="which checkpoint: latest (default), best (the lowest tracked FID), or a step number",
+        help="which checkpoint: best (the lowest tracked FID; the default when the run kept one), latest "
+        "(the default otherwise), or a step number",
     )
     sample.add_argument(
         "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
@@ -293,7 +293,7 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
             )
         columns = args.n // config.info_codes
     sampled, weights = weights_config(config, args.weights, args.sampler_stats)
-    checkpoint = run.resolve_checkpoint(args.checkpoint)
+    checkpoint = run.resolve_checkpoint(run.chosen_checkpoint(args.checkpoint))
     seed = config.seed if args.seed is None else args.seed
     with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
         if args.by_code:

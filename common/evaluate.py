@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="where the data files are (default: the run's own setting)")
     parser.add_argument(
         "--checkpoint",
-        default="latest",
-        help="latest (default), best (the lowest tracked FID) or a step number",
+        help="best (the lowest tracked FID; the default when the run kept one), latest (the default "
+        "otherwise) or a step number",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise and of the image subsets (0)")
     parser.add_argument(
@@ -108,7 +108,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         args.seed,
         progress=not args.no_progress,
         sampler_stats=args.sampler_stats,
-        checkpoint=args.checkpoint,
+        checkpoint=run.chosen_checkpoint(args.checkpoint),
         weights=[args.weights],
     )
     write_eval(run, result)

@@ -509,6 +509,28 @@ class RunDir:
         steps |= {found.step for found in self.best_folders() if found.step is not None}
         return sorted(steps)
 
+    def default_checkpoint(self) -> tuple[str, str | None]:
+        """Which checkpoint `sample`, `common.evaluate` and `export` use without --checkpoint: "best" when
+        the run keeps one (a run can end worse than its best, in a collapse), else "latest"; with the line
+        that says so for the best (None for the latest, which the commands name anyway)."""
+        if not self.best_folders():
+            return "latest", None
+        try:
+            record = self.best_record()
+        except RunDirError:  # a damaged best.json: resolve_checkpoint("best") says so and falls back
+            record = None
+        what = f"step {record['step']}, tracked FID {record['fid']:.2f}" if record else "best.json damaged"
+        return "best", f"using the run's best checkpoint ({what}); --checkpoint latest for the last one"
+
+    def chosen_checkpoint(self, given: str | None) -> str:
+        """--checkpoint as given, or the run's default (default_checkpoint), saying which on stderr."""
+        if given is not None:
+            return given
+        which, line = self.default_checkpoint()
+        if line:
+            print(line, file=sys.stderr)
+        return which
+
     def resolve_checkpoint(self, which: str | int | None) -> str:
         """`latest` (or None), `best`, or a step number -> that checkpoint's prefix.
 

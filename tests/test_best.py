@@ -102,3 +102,30 @@ def test_keep_best_is_atomic(tmp_path):
     assert run.best_record()["step"] == 5
     run.keep_best(save, {"step": 9, "fid": 2.0})
     assert run.best_record()["step"] == 9 and not (run.checkpoints / "best.old").exists()
+
+
+def test_sample_without_checkpoint_gives_the_best_and_says_so(tracked_run, tmp_path, capsys):
+    """A run whose end (FID 80 at step 30) is worse than its best (20 at step 20): `sample` without
+    --checkpoint gives the best, saying so in one line; --checkpoint latest gives the last."""
+    run, _ = tracked_run
+    out = {name: tmp_path / f"{name}.npy" for name in ("default", "best", "latest")}
+    base = ["sample", "--run", str(run.path), "--n", "4"]
+    assert cli([*base, "--out", str(out["default"])]) == 0
+    captured = capsys.readouterr()
+    assert "using the run's best checkpoint (step 20, tracked FID 20.00); --checkpoint latest" in captured.err
+    assert "best/model.ckpt-20" in captured.out
+    assert cli([*base, "--checkpoint", "best", "--out", str(out["best"])]) == 0
+    assert cli([*base, "--checkpoint", "latest", "--out", str(out["latest"])]) == 0
+    assert "using the run's best" not in capsys.readouterr().err
+    images = {name: np.load(path) for name, path in out.items()}
+    assert np.array_equal(images["default"], images["best"])
+    assert not np.array_equal(images["default"], images["latest"])
+
+
+def test_a_run_without_a_best_samples_its_latest_without_a_word(tmp_path, capsys):
+    run = RunDir(tmp_path / "plain")
+    train(NOTEBOOK, Config(batch_size=16, max_steps=3, precision="float32", out=str(run.path)), DATA, run)
+    assert run.default_checkpoint() == ("latest", None)
+    assert cli(["sample", "--run", str(run.path), "--n", "2", "--out", str(tmp_path / "a.npy")]) == 0
+    captured = capsys.readouterr()
+    assert "model.ckpt-3" in captured.out and "best" not in captured.err
