@@ -1,4 +1,4 @@
-"""The command line both dataset modules share: `train` and `sample`, and exit-2 error handling.
+"""The command line both dataset modules share: `train`, `sample` and `export`, and exit-2 error handling.
 
 `train`'s flags come from the settings' declarations (common.settings: one per setting, with its flag,
 type, range, help group and resume rule, and the dataset module's own). Every such flag's default is None,
@@ -26,6 +26,7 @@ from common.settings import Setting
 
 # `sample` holds all its images in memory and a grid of them in one PNG: past this it is not a sample.
 MAX_SAMPLES = 100_000
+DEFAULT_SAMPLES = 64
 
 
 def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
@@ -53,30 +54,47 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate images from a run's latest checkpoint")
     sample.add_argument("--run", required=True, help="run directory")
-    sample.add_argument("--n", type=int, default=64, help="number of images (64)")
+    sample.add_argument("--n", type=int, help=f"number of images ({DEFAULT_SAMPLES})")
     sample.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy (uint8 array)")
     sample.add_argument("--seed", type=int, help="noise seed (the run's seed)")
-    sample.add_argument(
-        "--checkpoint",
-        default="latest",
-        help="which checkpoint: latest (default), best (the lowest tracked FID), or a step number",
-    )
-    sample.add_argument(
-        "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
-    )
-    sample.add_argument(
-        "--weights",
-        choices=WEIGHTS,
-        help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
-        "(default: what the run samples from)",
-    )
+    add_sampler_choices(sample, "sample")
     sample.add_argument(
         "--by-code",
         action="store_true",
         help="runs trained with --info-codes K: K rows, one per code value, each row the same n // K "
         "noise vectors",
     )
+
+    export = commands.add_parser(
+        "export",
+        help="write a run's sampler as a TensorFlow SavedModel (signatures generate and sample)",
+        description="Write a run's sampler as a TensorFlow SavedModel that serves without this project: "
+        "signature `generate` (z float32 [N, latent length] -> images uint8 [N, H, W, C]) and `sample` (n, "
+        "seed int32 scalars -> the images of `sample --n N --seed SEED`, bit for bit).",
+    )
+    export.add_argument("--run", required=True, help="run directory")
+    export.add_argument("--out", required=True, help="the SavedModel's folder (must not exist, or be empty)")
+    add_sampler_choices(export, "export")
     return parser
+
+
+def add_sampler_choices(parser: argparse.ArgumentParser, command: str) -> None:
+    """--checkpoint, --sampler-stats and --weights: which generator `sample` and `export` take."""
+    parser.add_argument(
+        "--checkpoint",
+        default="latest",
+        help="which checkpoint: latest (default), best (the lowest tracked FID), or a step number",
+    )
+    parser.add_argument(
+        "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
+    )
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
+        "(default: what the run samples from)"
+        + ("; the SavedModel's `sample` is `sample` with the same choice" if command == "export" else ""),
+    )
 
 
 def declared(module: DatasetModule) -> tuple[Setting, ...]:
@@ -240,46 +258,79 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
 
 def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     from common.sampling import Generator, weights_config, write_images
-    from common.streams import code_rows_noise
+    from common.streams import code_rows
 
     out = Path(args.out)
-    if out.suffix not in (".png", ".npy"):
-        raise UsageError(f"--out must end in .png (a grid) or .npy (a uint8 array), got {out.name!r}")
-    if args.n < 1:
-        raise UsageError(f"--n must be at least 1, got {args.n}")
-    if args.n > MAX_SAMPLES:
-        raise UsageError(
-            f"--n {args.n} is more than the {MAX_SAMPLES} images one sample command writes (they are held "
-            "in memory); run it several times with different --seed values"
-        )
-    if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-    if out.exists() and out.is_dir():
-        raise UsageError(f"--out {out} is a directory")
-    check_writable_dir(out.parent if str(out.parent) else Path("."))
+    check_sample_args(args, out)
     run = RunDir(args.run)
     _, config, spec = open_run(run, module, f"sample --run {run.path} --out {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = run.resolve_checkpoint(args.checkpoint)
     sampled, weights = weights_config(config, args.weights)
     seed = config.seed if args.seed is None else args.seed
-    columns = None
-    if args.by_code:
-        if not config.info_codes:
-            raise UsageError(f"--by-code: {run.path} was trained without --info-codes, so z holds no code")
-        columns = max(args.n // config.info_codes, 1)
+    if args.by_code and not config.info_codes:
+        raise UsageError(f"--by-code: {run.path} was trained without --info-codes, so z holds no code")
     with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
         if args.by_code:
-            images = generator.images(code_rows_noise(config, columns, seed))
+            columns = max((args.n or DEFAULT_SAMPLES) // config.info_codes, 1)
+            noise = generator.latent(columns, seed)[:, : config.noise_dim]
+            images = generator.images(code_rows(noise, config.info_codes))
+            write_images(images, out, columns)
+            written = f"{len(images)} images to {out}"
         else:
-            images = generator.generate(args.n, seed)
-    write_images(images, out, columns)
+            images = generator.generate(args.n or DEFAULT_SAMPLES, seed)
+            write_images(images, out)
+            written = f"{len(images)} images to {out}"
     source = f"{generator.checkpoint}, {weights} weights, {generator.sampler_stats} statistics"
-    print(f"wrote {len(images)} images to {out} (from {source})")
+    print(f"wrote {written} (from {source})")
+    return 0
+
+
+def check_sample_args(args: argparse.Namespace, out: Path) -> None:
+    """`sample`'s arguments, refused (UsageError, exit 2) before the run is opened."""
+    if out.suffix not in (".png", ".npy"):
+        raise UsageError(f"--out must end in .png (a grid) or .npy (a uint8 array), got {out.name!r}")
+    if args.n is not None and args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
+    if args.n is not None and args.n > MAX_SAMPLES:
+        raise UsageError(
+            f"--n {args.n} is more than the {MAX_SAMPLES} images one sample command writes (they are held "
+            "in memory); run it several times with different --seed values"
+        )
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise UsageError(f"--seed must be a non-negative integer below 2^63, got {args.seed}")
+    if out.exists() and out.is_dir():
+        raise UsageError(f"--out {out} is a directory")
+    check_writable_dir(out.parent if str(out.parent) else Path("."))
+
+
+def command_export(args: argparse.Namespace, module: DatasetModule) -> int:
+    from common.export import check_exportable, describe, export_generator
+    from common.sampling import Generator, weights_config
+
+    out = Path(args.out)
+    if not str(args.out).strip():
+        raise UsageError("--out is empty: name the SavedModel's folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunDirError(f"--out {out} exists and is not an empty folder: choose another, or remove it")
+    run = RunDir(args.run)
+    _, config, spec = open_run(run, module, f"export --run {run.path} --out {out}")
+    check_exportable(config)
+    check_writable_dir(out.parent if str(out.parent) else Path("."))
+    checkpoint = run.resolve_checkpoint(args.checkpoint)
+    sampled, weights = weights_config(config, args.weights)
+    with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
+        info = describe(generator, run.path, weights, module.prog)
+        export_generator(generator, out, info, MAX_SAMPLES)
+    print(
+        f"wrote the SavedModel {out} (from {generator.checkpoint}, {weights} weights, "
+        f"{generator.sampler_stats} statistics): signatures generate (z float32 [N, {config.latent_dim}]) "
+        f"and sample (n, seed int32); saved_model_cli show --dir {out} --all"
+    )
     return 0
 
 
 def main(module: DatasetModule, argv: Sequence[str] | None = None) -> int:
     args = build_parser(module).parse_args(argv)
-    command = command_train if args.command == "train" else command_sample
+    command = {"train": command_train, "sample": command_sample, "export": command_export}[args.command]
     return exit_code(module.prog, lambda: command(args, module))
