@@ -26,7 +26,8 @@ from common.settings import Setting
 
 # `sample` holds all its images in memory and a grid of them in one PNG: past this it is not a sample.
 MAX_SAMPLES = 100_000
-DEFAULT_SAMPLES = 64
+DEFAULT_SAMPLES, DEFAULT_WALKS, DEFAULT_WALK_STEPS = 64, 8, 8
+MAX_WALK_FRAMES = 1_000  # frames of one walk: the GIF holds them all
 
 
 def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
@@ -54,15 +55,37 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate images from a run's latest checkpoint")
     sample.add_argument("--run", required=True, help="run directory")
-    sample.add_argument("--n", type=int, help=f"number of images ({DEFAULT_SAMPLES})")
-    sample.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy (uint8 array)")
+    sample.add_argument(
+        "--n",
+        type=int,
+        help=f"number of images ({DEFAULT_SAMPLES}); with --walk, of walks, one per row ({DEFAULT_WALKS})",
+    )
+    sample.add_argument(
+        "--out",
+        required=True,
+        help="FILE.png (a grid) or FILE.npy (uint8 array); with --walk, FILE.png and FILE.gif (both written)",
+    )
     sample.add_argument("--seed", type=int, help="noise seed (the run's seed)")
     add_sampler_choices(sample, "sample")
     sample.add_argument(
         "--by-code",
         action="store_true",
         help="runs trained with --info-codes K: K rows, one per code value, each row the same n // K "
-        "noise vectors",
+        "noise vectors; with --walk, each row the same walk, at its code value",
+    )
+    sample.add_argument(
+        "--walk",
+        type=int,
+        metavar="K",
+        help="latent walks: each row passes through K points of z (sample's noise), spherical "
+        "interpolation between them, --walk-steps steps from each to the next; writes a grid (a row per "
+        "walk) and an animated GIF",
+    )
+    sample.add_argument(
+        "--walk-steps",
+        type=int,
+        default=DEFAULT_WALK_STEPS,
+        help=f"with --walk: steps from one point to the next, the same in every row ({DEFAULT_WALK_STEPS})",
     )
 
     export = commands.add_parser(
@@ -261,7 +284,8 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     from common.streams import code_rows
 
     out = Path(args.out)
-    check_sample_args(args, out)
+    walk = args.walk is not None
+    check_sample_args(args, out, walk)
     run = RunDir(args.run)
     _, config, spec = open_run(run, module, f"sample --run {run.path} --out {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -271,7 +295,9 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     if args.by_code and not config.info_codes:
         raise UsageError(f"--by-code: {run.path} was trained without --info-codes, so z holds no code")
     with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
-        if args.by_code:
+        if walk:
+            written = sample_walks(generator, args, config, seed, out)
+        elif args.by_code:
             columns = max((args.n or DEFAULT_SAMPLES) // config.info_codes, 1)
             noise = generator.latent(columns, seed)[:, : config.noise_dim]
             images = generator.images(code_rows(noise, config.info_codes))
@@ -286,12 +312,32 @@ def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     return 0
 
 
-def check_sample_args(args: argparse.Namespace, out: Path) -> None:
+def check_sample_args(args: argparse.Namespace, out: Path, walk: bool) -> None:
     """`sample`'s arguments, refused (UsageError, exit 2) before the run is opened."""
-    if out.suffix not in (".png", ".npy"):
-        raise UsageError(f"--out must end in .png (a grid) or .npy (a uint8 array), got {out.name!r}")
+    suffixes = (".png", ".gif") if walk else (".png", ".npy")
+    if out.suffix not in suffixes:
+        what = "FILE.png or FILE.gif (both are written)" if walk else ".png (a grid) or .npy (a uint8 array)"
+        raise UsageError(f"--out must end in {what}, got {out.name!r}")
     if args.n is not None and args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    if walk:
+        if args.walk < 2:
+            raise UsageError(f"--walk must be at least 2 (points to walk between), got {args.walk}")
+        if args.walk_steps < 1:
+            raise UsageError(f"--walk-steps must be at least 1, got {args.walk_steps}")
+        frames = (args.walk - 1) * args.walk_steps + 1
+        if frames > MAX_WALK_FRAMES:
+            raise UsageError(
+                f"--walk {args.walk} with --walk-steps {args.walk_steps} makes {frames} frames, more than "
+                f"{MAX_WALK_FRAMES}"
+            )
+        if args.by_code and args.n is not None:
+            raise UsageError("--walk --by-code draws one walk per code value: leave out --n")
+        rows = args.n or DEFAULT_WALKS
+        if rows * frames > MAX_SAMPLES:
+            raise UsageError(f"{rows} walks of {frames} frames are more than {MAX_SAMPLES} images")
+    elif args.walk_steps != DEFAULT_WALK_STEPS:
+        raise UsageError("--walk-steps needs --walk K")
     if args.n is not None and args.n > MAX_SAMPLES:
         raise UsageError(
             f"--n {args.n} is more than the {MAX_SAMPLES} images one sample command writes (they are held "
@@ -299,9 +345,26 @@ def check_sample_args(args: argparse.Namespace, out: Path) -> None:
         )
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise UsageError(f"--seed must be a non-negative integer below 2^63, got {args.seed}")
-    if out.exists() and out.is_dir():
-        raise UsageError(f"--out {out} is a directory")
+    for path in {out, out.with_suffix(".png"), out.with_suffix(".gif")} if walk else {out}:
+        if path.exists() and path.is_dir():
+            raise UsageError(f"--out {path} is a directory")
     check_writable_dir(out.parent if str(out.parent) else Path("."))
+
+
+def sample_walks(generator: Any, args: argparse.Namespace, config: Config, seed: int, out: Path) -> str:
+    """--walk K: the walks' images, written as a grid and a GIF; what was written, for the last line."""
+    from common.walks import code_walk_points, walk_latents, walk_points, write_walk
+
+    if args.by_code:
+        noise = generator.latent(args.walk, seed)[:, : config.noise_dim]
+        points = code_walk_points(noise, config.info_codes)
+    else:
+        rows = args.n or DEFAULT_WALKS
+        points = walk_points(generator.latent(rows * args.walk, seed), rows, args.walk)
+    z = walk_latents(points, args.walk_steps, config.noise_dim)
+    images = generator.images(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], *generator.spec.image_shape)
+    png, gif = write_walk(images, out)
+    return f"{len(points)} walks of {z.shape[1]} frames through {args.walk} points to {png} and {gif}"
 
 
 def command_export(args: argparse.Namespace, module: DatasetModule) -> int:
