@@ -19,6 +19,7 @@ from common import settings
 from common.architecture import ArchSpec
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import SAMPLER_STATS, Config, ConfigError, resolve
+from common.data import DataError, ImageSet, load_image_folder
 from common.modules import DatasetModule, open_run
 from common.rundir import RunDir, RunDirError, check_writable_dir
 from common.sampling import WEIGHTS
@@ -188,14 +189,27 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         # Runs from before --precision existed trained in float32: resume them in it, not in `auto`.
         saved = Config.from_dict({"precision": "float32", **record["config"]})
         check_resume(saved, flags, declared(module), run.path)
+        if flags.get("images") is not None and saved.images is None:
+            raise ConfigError(
+                f"--resume --images: {run.path} learned {saved.dataset}, not a folder of images"
+            )
         given = {k: v for k, v in flags.items() if v is not None and k != "out"}  # out: the run's own path
         config = saved.replace(**given, out=str(run.path))
         return module.architectures[config.arch], config.validate(module.settings), run
 
     arch = flags.get("arch") or module.default_arch
     spec = module.architectures[arch]
-    dataset = default_dataset(module, spec, flags)
-    name = module.run_name(dataset, flags) if module.run_name else dataset
+    images = flags.get("images")
+    if images is not None:  # the run learns the folder: its data set is the module's folder data set
+        if flags.get("dataset") is not None:
+            raise ConfigError("--images DIR and --dataset NAME: a run learns one of the two")
+        if flags.get("class_label") is not None:
+            raise ConfigError("--class picks a CIFAR-10 class; an --images run learns its whole folder")
+        dataset = module.folder_dataset
+        name = f"images-{Path(images).name or 'folder'}"
+    else:
+        dataset = default_dataset(module, spec, flags)
+        name = module.run_name(dataset, flags) if module.run_name else dataset
     default_out = f"runs/{name}" if arch == module.default_arch else f"runs/{name}-{arch}"
     if flags.get("recipe") not in (None, "notebook"):
         default_out += f"-{flags['recipe']}"  # beside the default recipe's run, not in it
@@ -207,6 +221,7 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         "arch": arch,
         "dataset": dataset,
         "out": default_out,
+        **({"class_label": None} if images is not None else {}),
     }
     config = resolve(base, flags, module.settings)
     check_arch_options(spec, config, declared(module))
@@ -247,14 +262,19 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
     from common.train import NanLossError
 
     spec, config, run = resolve_train_config(args, module)
-    data = module.load_data(config)  # before anything is written: bad data leaves no run directory
+    # before anything is written: bad data leaves no run directory
+    data = load_training_data(module, spec, config, run if args.resume else None, not args.no_progress)
     evaluator = None
     # Quality is tracked when the run is long enough to reach an evaluation (the classifier it needs is
     # trained once per data set and cached: a short smoke run should not pay for it).
     if 0 < config.eval_every <= total_steps(config, len(data.images)):
-        from common.run_evaluation import TrainingEvaluator
+        from common.run_evaluation import TrainingEvaluator, untrackable
 
-        evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
+        problem = untrackable(config, data)
+        if problem:
+            print(problem, file=sys.stderr)
+        else:
+            evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
     try:
         hooks = (evaluator,) if evaluator else ()
         # The architecture's own module builds and trains its graph (dcgan_mnist/model.py: train).
@@ -277,6 +297,32 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
     for stretch in result.collapses:
         print(f"collapse: {stretch.describe()}")
     return 0
+
+
+def load_training_data(
+    module: DatasetModule, spec: ArchSpec, config: Config, resumed: RunDir | None, progress: bool
+) -> ImageSet:
+    """The run's training images: the dataset module's loader, or with --images the folder (converted to
+    the architecture's image shape, cached; DataError, exit 2, for fewer images than one batch, and on
+    --resume for a folder whose contents are not those the run learned)."""
+    if config.images is None:
+        return module.load_data(config)
+    data = load_image_folder(config.images, spec.image_shape, progress)
+    if len(data.images) < config.batch_size:
+        raise DataError(
+            f"--images {config.images} holds {len(data.images)} readable images, fewer than one batch of "
+            f"{config.batch_size}: add images, or lower --batch-size"
+        )
+    if resumed is not None:
+        learned = resumed.read_config().get("data", {}).get("folder", {})
+        if learned.get("checksum") != data.record["checksum"]:
+            raise DataError(
+                f"--resume: the images in {config.images} are not those {resumed.path} learned (now "
+                f"{len(data.images)} images, checksum {data.record['checksum'][:12]}; the run learned "
+                f"{learned.get('count', '?')}, checksum {str(learned.get('checksum'))[:12]}): restore the "
+                "folder, or start a new run with another --out"
+            )
+    return data
 
 
 def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
