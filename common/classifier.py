@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -46,7 +47,16 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from common.data import DataError, ImageSet, load_cifar10, load_mnist
+from common.data import (
+    FOLDER_DATASETS,
+    DataError,
+    ImageSet,
+    is_folder_dataset,
+    load_cifar10,
+    load_image_folder,
+    load_mnist,
+)
+from common.data.folder import cache_root, evaluation_problem, folder_split
 from common.layers import conv2d, dense
 from common.metrics import NUM_CLASSES
 from common.pipeline import scale_images
@@ -81,6 +91,18 @@ DEFAULT_PLANS = {
     "fashion_mnist": TrainingPlan(epochs=5),
     "cifar10": TrainingPlan(epochs=20, balanced=True, augment=True),
 }
+FOLDER_STEPS = 1000  # an image folder's classifier: at least this many steps (more epochs for small folders)
+
+
+def folder_plan(train: ImageSet) -> TrainingPlan:
+    """The plan for an image folder's classes: class-balanced batches (a folder's classes need not be
+    equal), augmented where the images are in colour (as CIFAR-10's; a flipped digit is no digit), and
+    enough epochs for FOLDER_STEPS steps however few the images (5 to 200)."""
+    batch = min(128, len(train.images))
+    epochs = min(max(5, math.ceil(FOLDER_STEPS / max(len(train.images) // batch, 1))), 200)
+    return TrainingPlan(epochs=epochs, batch_size=batch, balanced=True, augment=train.images.shape[-1] == 3)
+
+
 SHIFT = 4  # pixels: the largest shift of an augmented image
 NOISE_SIGMA = 60.0  # the strongest pixel noise (standard deviation, in 0-255 units) of an augmented image
 
@@ -142,7 +164,17 @@ class ClassifierData(NamedTuple):
 
 
 def load_split(dataset: str, split: str, data_dir: str | os.PathLike | None) -> ImageSet:
-    """All classes of a data set's split (the evaluator's and the classifier's one way in)."""
+    """All classes of a data set's split (the evaluator's and the classifier's one way in). An image
+    folder's (data_dir the folder): its class sub-folders, HELD_OUT_SHARE of each the "test" split
+    (DataError where it has no classes to tell apart: common.data.folder.evaluation_problem)."""
+    if is_folder_dataset(dataset):
+        if data_dir is None:
+            raise DataError(f"data set {dataset} is a folder of images: name the folder")
+        images = load_image_folder(data_dir, FOLDER_DATASETS[dataset], progress=False, quiet=True)
+        problem = evaluation_problem(images)
+        if problem:
+            raise DataError(f"{problem}: no classifier can be trained for its images")
+        return folder_split(images, split)
     if dataset == "cifar10":
         return load_cifar10(split, data_dir)
     if dataset in ("mnist", "fashion_mnist"):
@@ -238,14 +270,6 @@ def cache_key(data: ClassifierData, plan: TrainingPlan) -> str:
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()[:16]
-
-
-def cache_root() -> Path:
-    """$DCGAN_CACHE_DIR, else $XDG_CACHE_HOME/dcgan-tf1, else ~/.cache/dcgan-tf1."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "dcgan-tf1"
 
 
 # -------------------------------------------------------------------------------------------- training
@@ -443,12 +467,11 @@ def load_classifier(
     progress: bool = True,
 ) -> FeatureClassifier:
     """The cached classifier of `dataset` for the data found in `data_dir`; trained first if missing."""
-    if dataset not in DATASETS:
+    if dataset not in DATASETS and not is_folder_dataset(dataset):
         raise DataError(f"no classifier for data set {dataset!r}: use one of {', '.join(DATASETS)}")
-    plan = plan or DEFAULT_PLANS[dataset]
-    data = classifier_data(
-        load_split(dataset, "train", data_dir), load_split(dataset, "test", data_dir), plan
-    )
+    train = load_split(dataset, "train", data_dir)
+    plan = plan or DEFAULT_PLANS.get(dataset) or folder_plan(train)
+    data = classifier_data(train, load_split(dataset, "test", data_dir), plan)
     folder = cache_root() / "classifiers" / dataset / cache_key(data, plan)
     if not (folder / RECORD_NAME).exists():
         folder.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The command line both dataset modules share: `train` and `sample`, and exit-2 error handling.
+"""The command line both dataset modules share: `train`, `sample` and `export`, and exit-2 error handling.
 
 `train`'s flags come from the settings' declarations (common.settings: one per setting, with its flag,
 type, range, help group and resume rule, and the dataset module's own). Every such flag's default is None,
@@ -19,6 +19,7 @@ from common import settings
 from common.architecture import ArchSpec
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import SAMPLER_STATS, Config, ConfigError, resolve
+from common.data import DataError, ImageSet, load_image_folder
 from common.modules import DatasetModule, open_run
 from common.rundir import EVAL_FILE, RUN_FILES, RunDir, RunDirError, check_writable_dir
 from common.sampling import WEIGHTS
@@ -26,6 +27,8 @@ from common.settings import Setting
 
 # `sample` holds all its images in memory and a grid of them in one PNG: past this it is not a sample.
 MAX_SAMPLES = 100_000
+DEFAULT_SAMPLES, DEFAULT_WALKS, DEFAULT_WALK_STEPS = 64, 8, 8
+MAX_WALK_FRAMES = 1_000  # frames of one walk: the GIF holds them all
 
 
 def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
@@ -53,30 +56,69 @@ def build_parser(module: DatasetModule) -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate images from a run's latest checkpoint")
     sample.add_argument("--run", required=True, help="run directory")
-    sample.add_argument("--n", type=int, default=64, help="number of images (64)")
-    sample.add_argument("--out", required=True, help="FILE.png (a grid) or FILE.npy (uint8 array)")
+    sample.add_argument(
+        "--n",
+        type=int,
+        help=f"number of images ({DEFAULT_SAMPLES}); with --walk, of walks, one per row ({DEFAULT_WALKS})",
+    )
+    sample.add_argument(
+        "--out",
+        required=True,
+        help="FILE.png (a grid) or FILE.npy (uint8 array); with --walk, FILE.png and FILE.gif (both written)",
+    )
     sample.add_argument("--seed", type=int, help="noise seed (the run's seed)")
-    sample.add_argument(
-        "--checkpoint",
-        help="which checkpoint: best (the lowest tracked FID; the default when the run kept one), latest "
-        "(the default otherwise), or a step number",
-    )
-    sample.add_argument(
-        "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
-    )
-    sample.add_argument(
-        "--weights",
-        choices=WEIGHTS,
-        help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
-        "(default: what the run samples from)",
-    )
+    add_sampler_choices(sample, "sample")
     sample.add_argument(
         "--by-code",
         action="store_true",
         help="runs trained with --info-codes K: K rows, one per code value, each row the same n // K "
-        "noise vectors",
+        "noise vectors; with --walk, each row the same walk, at its code value",
     )
+    sample.add_argument(
+        "--walk",
+        type=int,
+        metavar="K",
+        help="latent walks: each row passes through K points of z (sample's noise), spherical "
+        "interpolation between them, --walk-steps steps from each to the next; writes a grid (a row per "
+        "walk) and an animated GIF",
+    )
+    sample.add_argument(
+        "--walk-steps",
+        type=int,
+        default=DEFAULT_WALK_STEPS,
+        help=f"with --walk: steps from one point to the next, the same in every row ({DEFAULT_WALK_STEPS})",
+    )
+
+    export = commands.add_parser(
+        "export",
+        help="write a run's sampler as a TensorFlow SavedModel (signatures generate and sample)",
+        description="Write a run's sampler as a TensorFlow SavedModel that serves without this project: "
+        "signature `generate` (z float32 [N, latent length] -> images uint8 [N, H, W, C]) and `sample` (n, "
+        "seed int32 scalars -> the images of `sample --n N --seed SEED`, bit for bit).",
+    )
+    export.add_argument("--run", required=True, help="run directory")
+    export.add_argument("--out", required=True, help="the SavedModel's folder (must not exist, or be empty)")
+    add_sampler_choices(export, "export")
     return parser
+
+
+def add_sampler_choices(parser: argparse.ArgumentParser, command: str) -> None:
+    """--checkpoint, --sampler-stats and --weights: which generator `sample` and `export` take."""
+    parser.add_argument(
+        "--checkpoint",
+        help="which checkpoint: best (the lowest tracked FID; the default when the run kept one), latest "
+        "(the default otherwise), or a step number",
+    )
+    parser.add_argument(
+        "--sampler-stats", choices=SAMPLER_STATS, help="batch-norm statistics (default: the run's setting)"
+    )
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
+        "(default: what the run samples from)"
+        + ("; the SavedModel's `sample` is `sample` with the same choice" if command == "export" else ""),
+    )
 
 
 def declared(module: DatasetModule) -> tuple[Setting, ...]:
@@ -147,6 +189,10 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         # Runs from before --precision existed trained in float32: resume them in it, not in `auto`.
         saved = Config.from_dict({"precision": "float32", **record["config"]})
         check_resume(saved, flags, declared(module), run.path)
+        if flags.get("images") is not None and saved.images is None:
+            raise ConfigError(
+                f"--resume --images: {run.path} learned {saved.dataset}, not a folder of images"
+            )
         given = {k: v for k, v in flags.items() if v is not None and k != "out"}  # out: the run's own path
         config = saved.replace(**given, out=str(run.path)).validate(module.settings)
         # the folder a resume writes in, before the data and the classifier are loaded
@@ -158,8 +204,17 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
 
     arch = flags.get("arch") or module.default_arch
     spec = module.architectures[arch]
-    dataset = default_dataset(module, spec, flags)
-    name = module.run_name(dataset, flags) if module.run_name else dataset
+    images = flags.get("images")
+    if images is not None:  # the run learns the folder: its data set is the module's folder data set
+        if flags.get("dataset") is not None:
+            raise ConfigError("--images DIR and --dataset NAME: a run learns one of the two")
+        if flags.get("class_label") is not None:
+            raise ConfigError("--class picks a CIFAR-10 class; an --images run learns its whole folder")
+        dataset = module.folder_dataset
+        name = f"images-{Path(images).name or 'folder'}"
+    else:
+        dataset = default_dataset(module, spec, flags)
+        name = module.run_name(dataset, flags) if module.run_name else dataset
     default_out = f"runs/{name}" if arch == module.default_arch else f"runs/{name}-{arch}"
     if flags.get("recipe") not in (None, "notebook"):
         default_out += f"-{flags['recipe']}"  # beside the default recipe's run, not in it
@@ -171,6 +226,7 @@ def resolve_train_config(args: argparse.Namespace, module: DatasetModule) -> tup
         "arch": arch,
         "dataset": dataset,
         "out": default_out,
+        **({"class_label": None} if images is not None else {}),
     }
     config = resolve(base, flags, module.settings)
     check_arch_options(spec, config, declared(module))
@@ -223,14 +279,19 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
     from common.train import NanLossError
 
     spec, config, run = resolve_train_config(args, module)
-    data = module.load_data(config)  # before anything is written: bad data leaves no run directory
+    # before anything is written: bad data leaves no run directory
+    data = load_training_data(module, spec, config, run if args.resume else None, not args.no_progress)
     evaluator = None
     # Quality is tracked when the run is long enough to reach an evaluation (the classifier it needs is
     # trained once per data set and cached: a short smoke run should not pay for it).
     if 0 < config.eval_every <= total_steps(config, len(data.images)):
-        from common.run_evaluation import TrainingEvaluator
+        from common.run_evaluation import TrainingEvaluator, untrackable
 
-        evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
+        problem = untrackable(config, data)
+        if problem:
+            print(problem, file=sys.stderr)
+        else:
+            evaluator = TrainingEvaluator(config, run, progress=not args.no_progress)
     try:
         hooks = (evaluator,) if evaluator else ()
         # The architecture's own module builds and trains its graph (dcgan_mnist/model.py: train).
@@ -255,63 +316,161 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
     return 0
 
 
+def load_training_data(
+    module: DatasetModule, spec: ArchSpec, config: Config, resumed: RunDir | None, progress: bool
+) -> ImageSet:
+    """The run's training images: the dataset module's loader, or with --images the folder (converted to
+    the architecture's image shape, cached; DataError, exit 2, for fewer images than one batch, and on
+    --resume for a folder whose contents are not those the run learned)."""
+    if config.images is None:
+        return module.load_data(config)
+    data = load_image_folder(config.images, spec.image_shape, progress)
+    if len(data.images) < config.batch_size:
+        raise DataError(
+            f"--images {config.images} holds {len(data.images)} readable images, fewer than one batch of "
+            f"{config.batch_size}: add images, or lower --batch-size"
+        )
+    if resumed is not None:
+        learned = resumed.read_config().get("data", {}).get("folder", {})
+        if learned.get("checksum") != data.record["checksum"]:
+            raise DataError(
+                f"--resume: the images in {config.images} are not those {resumed.path} learned (now "
+                f"{len(data.images)} images, checksum {data.record['checksum'][:12]}; the run learned "
+                f"{learned.get('count', '?')}, checksum {str(learned.get('checksum'))[:12]}): restore the "
+                "folder, or start a new run with another --out"
+            )
+    return data
+
+
 def command_sample(args: argparse.Namespace, module: DatasetModule) -> int:
     from common.sampling import Generator, weights_config, write_images
-    from common.streams import code_rows_noise
+    from common.streams import code_rows
 
     out = Path(args.out)
-    if out.suffix not in (".png", ".npy"):
-        raise UsageError(f"--out must end in .png (a grid) or .npy (a uint8 array), got {out.name!r}")
-    if args.n < 1:
-        raise UsageError(f"--n must be at least 1, got {args.n}")
-    if args.n > MAX_SAMPLES:
-        raise UsageError(
-            f"--n {args.n} is more than the {MAX_SAMPLES} images one sample command writes (they are held "
-            "in memory); run it several times with different --seed values"
-        )
-    if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-    if out.exists() and out.is_dir():
-        raise UsageError(f"--out {out} is a directory")
-    check_writable_dir(out.parent if str(out.parent) else Path("."))
+    walk = args.walk is not None
+    check_sample_args(args, out, walk)
     run = RunDir(args.run)
     _, config, spec = open_run(run, module, f"sample --run {run.path} --out {out}")
-    own = run_file(run, out)
-    if own:
-        raise UsageError(
-            f"--out {out} is the run's own {own}: sample would overwrite what training wrote; choose a path "
-            f"outside {run.path}'s run files"
-        )
+    for path in {out, out.with_suffix(".png"), out.with_suffix(".gif")} if walk else {out}:
+        own = run_file(run, path)
+        if own:
+            raise UsageError(
+                f"--out {path} is the run's own {own}: sample would overwrite what training wrote; choose a "
+                f"path outside {run.path}'s run files"
+            )
+    n = args.n or DEFAULT_SAMPLES
     columns = None
     if args.by_code:
         if not config.info_codes:
             raise UsageError(f"--by-code: {run.path} was trained without --info-codes, so z holds no code")
-        if args.n < config.info_codes:
+        if not walk and n < config.info_codes:
             raise UsageError(
                 f"--by-code draws a row for each of the run's {config.info_codes} code values: --n "
-                f"{args.n} is fewer; give --n {config.info_codes} or more (rows of n // {config.info_codes})"
+                f"{n} is fewer; give --n {config.info_codes} or more (rows of n // {config.info_codes})"
             )
-        columns = args.n // config.info_codes
+        columns = n // config.info_codes
     sampled, weights = weights_config(config, args.weights, args.sampler_stats)
     checkpoint = run.resolve_checkpoint(run.chosen_checkpoint(args.checkpoint))
     seed = config.seed if args.seed is None else args.seed
-    with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
-        if args.by_code:
-            images = generator.images(code_rows_noise(config, columns, seed))
-        else:
-            images = generator.generate(args.n, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_images(images, out, columns)
+    with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
+        if walk:
+            written = sample_walks(generator, args, config, seed, out)
+        elif args.by_code:
+            noise = generator.latent(columns, seed)[:, : config.noise_dim]
+            images = generator.images(code_rows(noise, config.info_codes))
+            write_images(images, out, columns)
+            rounded = (
+                f"; --n {n} rounded down to a multiple of {config.info_codes}" if len(images) != n else ""
+            )
+            written = f"{len(images)} images ({config.info_codes} code rows of {columns}{rounded}) to {out}"
+        else:
+            images = generator.generate(n, seed)
+            write_images(images, out)
+            written = f"{len(images)} images to {out}"
     source = f"{generator.checkpoint}, {weights} weights, {generator.sampler_stats} statistics"
-    shape = ""
-    if columns is not None:
-        shape = f" ({config.info_codes} code rows of {columns}"
-        shape += (
-            f"; --n {args.n} rounded down to a multiple of {config.info_codes})"
-            if len(images) != args.n
-            else ")"
+    print(f"wrote {written} (from {source})")
+    return 0
+
+
+def check_sample_args(args: argparse.Namespace, out: Path, walk: bool) -> None:
+    """`sample`'s arguments, refused (UsageError, exit 2) before the run is opened."""
+    suffixes = (".png", ".gif") if walk else (".png", ".npy")
+    if out.suffix not in suffixes:
+        what = "FILE.png or FILE.gif (both are written)" if walk else ".png (a grid) or .npy (a uint8 array)"
+        raise UsageError(f"--out must end in {what}, got {out.name!r}")
+    if args.n is not None and args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
+    if walk:
+        if args.walk < 2:
+            raise UsageError(f"--walk must be at least 2 (points to walk between), got {args.walk}")
+        if args.walk_steps < 1:
+            raise UsageError(f"--walk-steps must be at least 1, got {args.walk_steps}")
+        frames = (args.walk - 1) * args.walk_steps + 1
+        if frames > MAX_WALK_FRAMES:
+            raise UsageError(
+                f"--walk {args.walk} with --walk-steps {args.walk_steps} makes {frames} frames, more than "
+                f"{MAX_WALK_FRAMES}"
+            )
+        if args.by_code and args.n is not None:
+            raise UsageError("--walk --by-code draws one walk per code value: leave out --n")
+        rows = args.n or DEFAULT_WALKS
+        if rows * frames > MAX_SAMPLES:
+            raise UsageError(f"{rows} walks of {frames} frames are more than {MAX_SAMPLES} images")
+    elif args.walk_steps != DEFAULT_WALK_STEPS:
+        raise UsageError("--walk-steps needs --walk K")
+    if args.n is not None and args.n > MAX_SAMPLES:
+        raise UsageError(
+            f"--n {args.n} is more than the {MAX_SAMPLES} images one sample command writes (they are held "
+            "in memory); run it several times with different --seed values"
         )
-    print(f"wrote {len(images)} images{shape} to {out} (from {source})")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise UsageError(f"--seed must be a non-negative integer below 2^63, got {args.seed}")
+    for path in {out, out.with_suffix(".png"), out.with_suffix(".gif")} if walk else {out}:
+        if path.exists() and path.is_dir():
+            raise UsageError(f"--out {path} is a directory")
+    check_writable_dir(out.parent if str(out.parent) else Path("."))
+
+
+def sample_walks(generator: Any, args: argparse.Namespace, config: Config, seed: int, out: Path) -> str:
+    """--walk K: the walks' images, written as a grid and a GIF; what was written, for the last line."""
+    from common.walks import code_walk_points, walk_latents, walk_points, write_walk
+
+    if args.by_code:
+        noise = generator.latent(args.walk, seed)[:, : config.noise_dim]
+        points = code_walk_points(noise, config.info_codes)
+    else:
+        rows = args.n or DEFAULT_WALKS
+        points = walk_points(generator.latent(rows * args.walk, seed), rows, args.walk)
+    z = walk_latents(points, args.walk_steps, config.noise_dim)
+    images = generator.images(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], *generator.spec.image_shape)
+    png, gif = write_walk(images, out)
+    return f"{len(points)} walks of {z.shape[1]} frames through {args.walk} points to {png} and {gif}"
+
+
+def command_export(args: argparse.Namespace, module: DatasetModule) -> int:
+    from common.export import check_exportable, describe, export_generator
+    from common.sampling import Generator, weights_config
+
+    out = Path(args.out)
+    if not str(args.out).strip():
+        raise UsageError("--out is empty: name the SavedModel's folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunDirError(f"--out {out} exists and is not an empty folder: choose another, or remove it")
+    run = RunDir(args.run)
+    _, config, spec = open_run(run, module, f"export --run {run.path} --out {out}")
+    check_exportable(config)
+    check_writable_dir(out.parent if str(out.parent) else Path("."))
+    sampled, weights = weights_config(config, args.weights, args.sampler_stats)
+    checkpoint = run.resolve_checkpoint(run.chosen_checkpoint(args.checkpoint))
+    with Generator.from_run(run, spec, sampled, checkpoint, args.sampler_stats) as generator:
+        info = describe(generator, run.path, weights, module.prog)
+        export_generator(generator, out, info, MAX_SAMPLES)
+    print(
+        f"wrote the SavedModel {out} (from {generator.checkpoint}, {weights} weights, "
+        f"{generator.sampler_stats} statistics): signatures generate (z float32 [N, {config.latent_dim}]) "
+        f"and sample (n, seed int32); saved_model_cli show --dir {out} --all"
+    )
     return 0
 
 
@@ -327,5 +486,5 @@ def run_file(run: RunDir, path: Path) -> str | None:
 
 def main(module: DatasetModule, argv: Sequence[str] | None = None) -> int:
     args = build_parser(module).parse_args(argv)
-    command = command_train if args.command == "train" else command_sample
+    command = {"train": command_train, "sample": command_sample, "export": command_export}[args.command]
     return exit_code(module.prog, lambda: command(args, module))

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from common import settings
+from common.data.folder import is_folder_dataset
 from common.settings import (  # the choices and the error every caller knows from here
     D_NORMS,
     LOSSES,
@@ -49,6 +50,7 @@ class Config:
     arch: str = "notebook"
     out: str = "runs/mnist"
     data_dir: str | None = None
+    images: str | None = None  # a folder of one's own images to learn (common.data.folder), else None
     class_label: int | None = None  # CIFAR-10 class to train on; None for MNIST-like data
     # schedule
     epochs: int = 5
@@ -124,6 +126,14 @@ class Config:
         only show at step 1, as a non-finite loss or an allocation failure.
         """
         settings.check_settings(self, (*settings.SETTINGS, *extra))
+        if self.images is not None and not is_folder_dataset(self.dataset):
+            raise ConfigError(
+                f"--images trains on a folder of images, not on --dataset {self.dataset}: give one of the two"
+            )
+        if self.images is None and is_folder_dataset(self.dataset):
+            raise ConfigError(f"data set {self.dataset} is a folder of images: name it with --images DIR")
+        if self.images is not None and self.class_label is not None:
+            raise ConfigError("--class picks a CIFAR-10 class; an --images run learns its whole folder")
         if self.g_ema_decay > 0 and self.sampler_stats != "recalibrated":
             # averaged weights, whose batch-norm statistics no moving average tracked
             if RECIPES.get(self.recipe, {}).get("g_ema_decay") == self.g_ema_decay:

@@ -18,8 +18,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from common.classifier import DATASETS as CLASSIFIER_DATASETS
 from common.command import OneLineParser, UsageError, exit_code
 from common.config import SAMPLER_STATS
+from common.data import resolve_cifar_class
 from common.run_evaluation import DEFAULT_N, EVAL_FILE, evaluate_run, write_eval
 from common.rundir import RunDir, RunDirError, check_writable_dir
 from common.sampling import WEIGHTS
@@ -28,6 +30,11 @@ PROG = "common.evaluate"
 
 
 def summary_table(result: dict[str, Any]) -> str:
+    if "not_measured" in result:  # an image folder without classes: the checkerboard shares alone
+        lines = [f"measured: {result['measured']}; not measured: {result['not_measured']}"]
+        for name, key in (("real", "real_floor"), ("generated", "generated"), ("noise", "noise_ceiling")):
+            lines.append(f"{name:14} checkerboard {result[key]['checkerboard']:.5f}")
+        return "\n".join(lines)
     target = result["class_label"] is not None
     header = f"{'':14} {'FID':>9} {'KID':>10} {'± se':>9} {'entropy':>8} {'confident':>9} {'checker':>8}"
     lines = [header + (f" {'target':>7}" if target else "")]
@@ -84,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the generator's weight average (runs trained with --g-ema-decay) or its trained weights "
         "(default: what the run samples from)",
     )
+    parser.add_argument(
+        "--dataset",
+        choices=CLASSIFIER_DATASETS,
+        help="score the run against this data set's classifier and test images instead of its own (the "
+        "image shapes must agree): e.g. a run of an --images folder of CIFAR-10 horses with --dataset "
+        "cifar10 --class horse",
+    )
+    parser.add_argument("--class", dest="class_label", help="with --dataset cifar10: the class (name or 0-9)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -96,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def command_evaluate(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.class_label is not None and args.dataset != "cifar10":
+        raise UsageError("--class needs --dataset cifar10")
+    against = None
+    if args.dataset is not None:
+        label = resolve_cifar_class(args.class_label) if args.class_label is not None else None
+        against = (args.dataset, label)
     run = RunDir(args.run)
     if not run.path.is_dir():
         raise RunDirError(f"{run.path} is not a run directory (no such folder)")
@@ -110,6 +131,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         sampler_stats=args.sampler_stats,
         checkpoint=run.chosen_checkpoint(args.checkpoint),
         weights=[args.weights],
+        against=against,
     )
     write_eval(run, result)
     print(summary_table(result))

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from common import settings
 from common.architecture import ArchSpec
 from common.config import RECIPES, Config, ConfigError
-from common.data import ImageSet
+from common.data import ImageSet, folder_dataset
 from common.rundir import RunDir, RunDirError, check_number, check_step, parse_best
 from common.settings import Setting
 
@@ -40,6 +40,11 @@ class DatasetModule(NamedTuple):
     # the module's settings over a recipe's (common.config.RECIPES), where its data set measured otherwise
     recipe_overrides: Mapping[str, Mapping[str, Any]] | None = None
 
+    @property
+    def folder_dataset(self) -> str:
+        """The data set name of this module's `train --images DIR` runs (common.data.folder)."""
+        return folder_dataset(self.architectures[self.default_arch].image_shape)
+
     def recipe(self, name: str) -> dict[str, Any]:
         """The settings of `train --recipe NAME` for this module (an unknown name: none)."""
         return {**RECIPES.get(name, {}), **(self.recipe_overrides or {}).get(name, {})}
@@ -56,13 +61,13 @@ def module_for_dataset(dataset: str) -> DatasetModule:
     """The dataset module that trains `dataset` (ConfigError, exit 2, when none does)."""
     modules = registered_modules()
     for module in modules:
-        if dataset in module.datasets:
+        if dataset in module.datasets or dataset == module.folder_dataset:
             return module
     if not modules:
         raise ConfigError(
             f"no dataset module is installed ({ENTRY_POINT_GROUP} entry points): run `pip install -e .`"
         )
-    known = ", ".join(d for module in modules for d in module.datasets)
+    known = ", ".join(d for module in modules for d in (*module.datasets, module.folder_dataset))
     raise ConfigError(f"data set {dataset!r} belongs to no installed dataset module (known: {known})")
 
 

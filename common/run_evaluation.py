@@ -33,7 +33,8 @@ from tqdm import tqdm
 from common.classifier import FeatureClassifier, load_classifier, load_split
 from common.command import UsageError
 from common.config import Config, ConfigError
-from common.data import DataError, ImageSet
+from common.data import DataError, ImageSet, load_image_folder
+from common.data.folder import evaluation_problem
 from common.metrics import Features, checkerboard, fid, quality
 from common.modules import open_run
 from common.rundir import EVAL_FILE, RunDir, atomic_write_bytes
@@ -89,6 +90,26 @@ def floor_sets(
     return pool[np.sort(picks[:half])], pool[np.sort(picks[half:])], text
 
 
+def data_location(config: Config, data_dir: str | None = None) -> str | None:
+    """Where the evaluator finds the run's data: `data_dir` when given, else the run's image folder
+    (--images) or its --data-dir."""
+    return data_dir or (config.images if config.images is not None else config.data_dir)
+
+
+def untrackable(config: Config, data: ImageSet) -> str | None:
+    """The one line `train` says when its quality cannot be tracked (an image folder without classes to
+    train the evaluator's classifier on), or None."""
+    if config.images is None:
+        return None
+    problem = evaluation_problem(data)
+    if problem is None:
+        return None
+    return (
+        f"quality tracking: {problem}, so no classifier measures these images: FID, KID and the class "
+        "statistics are not tracked and no best checkpoint is kept; losses, grids and checkpoints as usual"
+    )
+
+
 def checkpoint_step(checkpoint: str) -> int:
     return int(checkpoint.rsplit("-", 1)[1])
 
@@ -117,21 +138,43 @@ def evaluate_run(
     sampler_stats: str | None = None,
     checkpoint: str | None = None,
     weights: Sequence[str | None] = (None,),
+    against: tuple[str, int | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Everything eval.json holds for one checkpoint of the run, once for each of `weights`, in order:
     `checkpoint` is latest (None), best or a step (RunDir.resolve_checkpoint); see the module docstring.
 
     weights: "average" (the generator's weight average, for a run trained with --g-ema-decay) or
     "live" (the trained weights themselves); None: what the run samples from. The reference, the real
-    floor and the noise ceiling do not depend on the weights: their classifier features are computed once."""
+    floor and the noise ceiling do not depend on the weights: their classifier features are computed once.
+    against: (data set, class or None) to score the run against instead of its own data, e.g. a run of
+    an image folder against the CIFAR-10 class it was written from (its classifier and test images; the
+    image shapes must agree). An image folder without classes to train a classifier on gets its
+    checkerboard shares only (checkerboard_only)."""
     _, config, spec = open_run(run, None, f"common.evaluate --run {run.path}")  # checked; its image shape too
     # refuses a bad choice before any work
     sampled = [weights_config(config, w, sampler_stats) for w in weights]
     checkpoint = run.resolve_checkpoint(checkpoint)
-    data_dir = data_dir or config.data_dir
-    test = real_images(config.dataset, "test", data_dir, config.class_label)
-    which = f"{config.dataset} test images" + (
-        "" if config.class_label is None else f" of class {test.class_names[config.class_label]}"
+    if against is not None:
+        scored = config.replace(dataset=against[0], class_label=against[1], images=None, data_dir=data_dir)
+    else:
+        scored, data_dir = config, data_location(config, data_dir)
+    if config.images is not None and against is None:
+        folder = load_image_folder(data_dir, spec.image_shape, progress=False, quiet=True)
+        problem = evaluation_problem(folder)
+        if problem:
+            return [
+                checkerboard_only(
+                    run, config, spec, folder, problem, n, seed, checkpoint, sampled, sampler_stats
+                )
+            ]
+    test = real_images(scored.dataset, "test", data_dir, scored.class_label)
+    if tuple(test.images.shape[1:]) != tuple(spec.image_shape):
+        raise UsageError(
+            f"{scored.dataset} images are {tuple(test.images.shape[1:])}, the run's are "
+            f"{tuple(spec.image_shape)}: score it against a data set of its own image shape"
+        )
+    which = f"{scored.dataset} test images" + (
+        "" if scored.class_label is None else f" of class {test.class_names[scored.class_label]}"
     )
     if n is None:
         n = min(DEFAULT_N, len(test))
@@ -143,12 +186,12 @@ def evaluate_run(
     rng = np.random.default_rng([seed, 5])
     reference_images = _subset(test.images, n, rng)
     floor_a, floor_b, floor_source = floor_sets(
-        test.images, lambda: real_images(config.dataset, "train", data_dir, config.class_label).images, n, rng
+        test.images, lambda: real_images(scored.dataset, "train", data_dir, scored.class_label).images, n, rng
     )
 
-    target = config.class_label
+    target = scored.class_label
     results = []
-    with load_classifier(config.dataset, data_dir, progress=progress) as classifier:
+    with load_classifier(scored.dataset, data_dir, progress=progress) as classifier:
         reference = image_features(classifier, reference_images)
         floor = quality(
             image_features(classifier, floor_a), image_features(classifier, floor_b), target, seed
@@ -171,7 +214,7 @@ def evaluate_run(
                 "checkpoint": checkpoint,
                 "step": checkpoint_step(checkpoint),
                 "n": n,
-                "dataset": config.dataset,
+                "dataset": scored.dataset,
                 "class_label": target,
                 "seed": seed,
                 "sampler_stats": stats_used,
@@ -185,9 +228,58 @@ def evaluate_run(
                 "real_floor": {**floor, "source": floor_source},
                 "noise_ceiling": dict(noise_ceiling),
             }
+            if against is not None:
+                result["scored_against"] = f"the run learned {config.dataset}; scored against {which}"
             result["warnings"] = uninformative_statistics(result["real_floor"], result["noise_ceiling"])
             results.append(result)
     return results
+
+
+def checkerboard_only(
+    run: RunDir,
+    config: Config,
+    spec: Any,
+    folder: ImageSet,
+    problem: str,
+    n: int | None,
+    seed: int,
+    checkpoint: str,
+    sampled: list[tuple[Config, str]],
+    sampler_stats: str | None,
+) -> dict[str, Any]:
+    """eval.json of an image-folder run whose folder has no classes for a classifier: what needs none,
+    the checkerboard shares of its samples, of the folder's images and of noise; `not_measured` says what
+    is left out and why."""
+    n = min(DEFAULT_N, len(folder)) if n is None else n
+    if not 2 <= n <= len(folder):
+        raise UsageError(f"--n must be 2 to {len(folder)} (the images of {config.images}), got {n}")
+    rng = np.random.default_rng([seed, 5])
+    real = _subset(folder.images, n, rng)
+    sampled_config, weights_used = sampled[0]
+    with Generator.from_run(run, spec, sampled_config, checkpoint, sampler_stats) as generator:
+        generated = generator.images(sample_noise(config, n, seed, EVAL_STREAM))
+        stats_used = generator.sampler_stats
+    return {
+        "run": str(run.path),
+        "checkpoint": checkpoint,
+        "step": checkpoint_step(checkpoint),
+        "n": n,
+        "dataset": config.dataset,
+        "class_label": None,
+        "seed": seed,
+        "sampler_stats": stats_used,
+        "weights": weights_used,
+        "reference": f"{n} of the {len(folder)} images of {config.images}",
+        "measured": "the checkerboard share (of the pixels: it needs no classifier)",
+        "not_measured": f"FID, KID and the class statistics: {problem}, so no classifier measures its images",
+        "generated": {"checkerboard": checkerboard(generated)},
+        "real_floor": {"checkerboard": checkerboard(real), "source": f"{n} images of the folder"},
+        "noise_ceiling": {
+            "checkerboard": checkerboard(noise_images(n, spec.image_shape, seed)),
+            "source": f"{n} uniform noise images in [0, 255]",
+        },
+        "warnings": [],
+    }
 
 
 def unseen_target_share(classifier: FeatureClassifier, target: int) -> dict[str, Any]:
@@ -260,7 +352,8 @@ class TrainingEvaluator:
         self.run = run
         self.target = config.class_label
         self.columns = HISTORY_METRICS if self.target is not None else HISTORY_METRICS[:-1]
-        test = real_images(config.dataset, "test", config.data_dir, config.class_label)
+        data_dir = data_location(config)
+        test = real_images(config.dataset, "test", data_dir, config.class_label)
         n = min(config.eval_samples, len(test))
         if n < config.eval_samples:
             tqdm.write(
@@ -269,7 +362,7 @@ class TrainingEvaluator:
                 f"evaluating with {n}",
                 file=sys.stderr,
             )
-        self.classifier = load_classifier(config.dataset, config.data_dir, progress=progress)
+        self.classifier = load_classifier(config.dataset, data_dir, progress=progress)
         rng = np.random.default_rng([seed, 5])
         self.reference = image_features(self.classifier, _subset(test.images, n, rng))
         self.noise = sample_noise(config, n, seed, EVAL_STREAM)  # the same noise at every evaluation

@@ -543,7 +543,9 @@ class RunDir:
         if text == "latest":
             latest = self.latest_checkpoint()
             if not latest:
-                raise RunDirError(f"{self.path} has no checkpoint to evaluate or sample (train it first)")
+                raise RunDirError(
+                    f"{self.path} has no checkpoint to evaluate, sample or export (train it first)"
+                )
             return latest
         if text == "best":
             folders = self.best_folders()

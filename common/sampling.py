@@ -33,13 +33,16 @@ from common.config import SAMPLER_STATS, Config
 from common.layers import UPDATE_OPS, Layers, SeedStream
 from common.rundir import RunDir, RunDirError, atomic_path, save_grid
 from common.step import call_network
-from common.streams import RECALIBRATION_STREAM, SAMPLE_STREAM, sample_noise
+from common.streams import RECALIBRATION_STREAM, SAMPLE_STREAM, latent_noise, sample_noise
 
 v1 = tf.compat.v1
 
 # Noise vectors of the recalibration pass: one batch whose statistics are the new ones. 1024 x the
 # smallest layer's 4x4 positions is 16k values per channel: the statistics' sampling error is ~1%.
 RECALIBRATION_SAMPLES = 1024
+# Images per sess.run of `sample` (Generator.generate), and per step of an exported SavedModel's `sample`
+# signature (common.export), which runs the same batches so that it gives the same bits.
+SAMPLE_BATCH = 1000
 # Which weights a run's checkpoint is sampled with: the generator's weight average (--g-ema-decay) or
 # the trained weights themselves (both are in every checkpoint of a run that keeps an average).
 WEIGHTS = ("average", "live")
@@ -66,8 +69,12 @@ def build_sampler(spec: ArchSpec, config: Config, reuse: bool = True) -> Sampler
         # quirks=original keeps dropout on at sampling time, so it needs random masks.
         layers = Layers(seeds=SeedStream(seed) if config.original_quirks else None)
         images = call_network(spec.generator, "generator", reuse, noise, False, config, layers)
-        images_uint8 = tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-    return Sampler(noise, seed, images, images_uint8)
+        return Sampler(noise, seed, images, to_uint8(images))
+
+
+def to_uint8(images: tf.Tensor) -> tf.Tensor:
+    """The generator's [-1, 1] images as pixels: (x + 1) * 127.5, rounded, clipped to [0, 255]."""
+    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
 
 
 def weights_config(
@@ -108,6 +115,21 @@ def generate_images(
     if not chunks:
         return np.zeros((0, *sampler.images_uint8.shape[1:]), np.uint8)
     return np.concatenate(chunks)
+
+
+class Latent(NamedTuple):
+    """`sample`'s noise in the graph (common.streams.latent_noise): n vectors of z from a seed."""
+
+    n: tf.Tensor  # int32 scalar placeholder
+    seed: tf.Tensor  # int64 scalar placeholder
+    z: tf.Tensor  # float32 [n, latent_dim]
+
+
+def build_latent(config: Config, stream: int) -> Latent:
+    with tf.name_scope("sample_latent"):
+        n = v1.placeholder(tf.int32, [], name="n")
+        seed = v1.placeholder(tf.int64, [], name="seed")
+        return Latent(n, seed, latent_noise(config, n, seed, stream))
 
 
 class Generator:
@@ -156,6 +178,7 @@ class Generator:
                 }
                 self.load_op = tf.group(*(v1.assign(self.variables[n], ph) for n, ph in self.feeds.items()))
             self.saver = v1.train.Saver(var_list={self.sources[n]: v for n, v in self.variables.items()})
+            self.latent_ops = build_latent(config, SAMPLE_STREAM)
         self.graph.finalize()
         self.session = v1.Session(graph=self.graph)
         self.recalibration_noise = sample_noise(
@@ -205,9 +228,16 @@ class Generator:
     def images(self, noise: np.ndarray, batch_size: int = 500, progress: bool = False) -> np.ndarray:
         return generate_images(self.session, self.sampler, noise, batch_size, progress)
 
-    def generate(self, n: int, seed: int, stream: int = SAMPLE_STREAM, batch_size: int = 1000) -> np.ndarray:
-        """n uint8 images [n, H, W, C] from the run's noise distribution, seeded."""
-        return self.images(sample_noise(self.config, n, seed, stream), batch_size)
+    def latent(self, n: int, seed: int) -> np.ndarray:
+        """`sample`'s z: n vectors drawn in the graph from `seed` (common.streams.latent_noise of
+        SAMPLE_STREAM; for uniform noise, sample_noise's very numbers)."""
+        latent = self.latent_ops
+        return self.session.run(latent.z, {latent.n: n, latent.seed: seed})
+
+    def generate(self, n: int, seed: int, batch_size: int = SAMPLE_BATCH) -> np.ndarray:
+        """n uint8 images [n, H, W, C] from the run's noise distribution, seeded: `sample`'s images, and an
+        exported SavedModel's `sample` signature's."""
+        return self.images(self.latent(n, seed), batch_size)
 
     def close(self) -> None:
         self.session.close()

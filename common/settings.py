@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -249,6 +250,14 @@ class Setting:
         return f"{self.option} {value} is not available for arch {spec.name!r}, which offers {offers}"
 
 
+def folder_path(text: str) -> str:
+    """--images DIR as an absolute path (config.json's, so that --resume and evaluations find it from
+    anywhere); symbolic links are kept."""
+    if not text.strip():
+        raise ConfigError("--images is empty: name the folder of images")
+    return os.path.abspath(os.path.expanduser(text))
+
+
 def _text(value: Any) -> str:
     """A value as help and messages write it: 0.001, 1 for 1.0, 'batch'."""
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -282,6 +291,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "data_dir", str, DATA, "where the data files are", unset="$DCGAN_DATA_DIR, the Keras cache, download"
+    ),
+    # The folder may move between runs: --resume compares its contents (config.json's checksum), not its path.
+    Setting(
+        "images",
+        str,
+        DATA,
+        "learn a folder of your own PNG, JPEG, BMP or GIF images instead (read recursively; first-level "
+        "sub-folders are classes for the evaluator), converted once to this module's image shape and cached",
+        unset="the data set's own files",
+        metavar="DIR",
+        parse=folder_path,
     ),
     # the notebook's hyper-parameters
     Setting("epochs", int, NOTEBOOK, "epochs over the training set", low=1, high=1_000_000),

@@ -3,7 +3,8 @@
 Noise, dropout masks and the data order each fold their own stream id into (seed, step), so they never
 share random numbers and each is reproducible from the checkpointed step: that is what makes resume
 exact. The sample grids, the evaluator and the sampler's recalibration draw numpy noise of their own
-streams.
+streams. `sample` draws its noise in the graph (latent_noise), where an exported SavedModel draws it too:
+for uniform noise and codes the very numbers of numpy's generator (common.numpy_random).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from common import numpy_random
 from common.config import Config
 from common.layers import FLOAT32_IMPL, LayerImpl, Layers, SeedStream
 
@@ -70,6 +72,46 @@ def code_rows_noise(config: Config, columns: int, seed: int) -> np.ndarray:
     """z for a grid with one row per value of the categorical code (--info-codes), each row the same
     `columns` noise vectors: a row shows what one code value makes of them, a column what the code alone
     changes. Row-major, info_codes x columns rows of z."""
-    noise = sample_noise(config.replace(info_codes=0), columns, seed)
-    codes = np.repeat(np.eye(config.info_codes, dtype=np.float32), columns, axis=0)
-    return np.concatenate([np.tile(noise, (config.info_codes, 1)), codes], axis=1)
+    return code_rows(sample_noise(config.replace(info_codes=0), columns, seed), config.info_codes)
+
+
+def code_rows(noise: np.ndarray, info_codes: int) -> np.ndarray:
+    """z of one row per code value, each row the noise vectors `noise` [columns, noise_dim]: row-major."""
+    codes = np.repeat(np.eye(info_codes, dtype=np.float32), len(noise), axis=0)
+    return np.concatenate([np.tile(noise, (info_codes, 1)), codes], axis=1)
+
+
+def latent_noise(config: Config, n: tf.Tensor, seed: tf.Tensor, stream: int = SAMPLE_STREAM) -> tf.Tensor:
+    """z for `sample` and an exported SavedModel's `sample` signature, as graph ops on the CPU: `n` (an
+    int32 scalar) vectors from `seed` (an int64 scalar, >= 0).
+
+    Uniform noise (the default) with its codes is `sample_noise(config, n, seed, stream)` bit for bit: numpy's
+    PCG64 and its uniform and integer transforms in integer ops (common.numpy_random), the same on any
+    machine. Normal noise is TensorFlow's stateless normal (Philox) of (seed, stream), the codes beside it
+    its stateless uniform integers, as training draws them: numpy's normal draws (a ziggurat with libm's
+    exp and log1p) have no bit-exact counterpart in TensorFlow's ops."""
+    with tf.device("/cpu:0"), tf.name_scope("latent"):
+        seed = tf.cast(seed, tf.int64)
+        check = tf.debugging.assert_non_negative(seed, message="the seed must be a non-negative integer")
+        with tf.control_dependencies([check]):
+            n64 = tf.cast(n, tf.int64)
+        codes = None
+        if config.noise == "uniform":
+            count = n64 * config.noise_dim
+            words = count + (numpy_random.code_words(n64) if config.info_codes else 0)
+            raw = numpy_random.default_rng_raw(seed, stream, words)
+            noise = tf.cast(numpy_random.uniform_doubles(raw[:count], -1.0, 1.0), tf.float32)
+            noise = tf.reshape(noise, tf.stack([n64, config.noise_dim]))
+            if config.info_codes:
+                codes = numpy_random.bounded_integers(raw[count:], config.info_codes, n64)
+        else:
+            pair = tf.stack([seed, tf.constant(stream, tf.int64)])
+            noise = tf.random.stateless_normal(tf.stack([n64, config.noise_dim]), seed=pair)
+            if config.info_codes:
+                code_seed = tf.random.experimental.stateless_fold_in(pair, CODE_STREAM)
+                codes = tf.random.stateless_uniform(
+                    tf.reshape(n64, [1]), code_seed, minval=0, maxval=config.info_codes, dtype=tf.int64
+                )
+        if codes is None:
+            return noise
+        return tf.concat([noise, tf.one_hot(codes, config.info_codes, dtype=tf.float32)], axis=1)

@@ -200,7 +200,12 @@ def run_record(
             "forward_flops_per_image": forward_flops_per_image(spec, config),
             "train_step_flops_per_image": train_step_flops_per_image(spec, config),
         },
-        "data": {"source": data.source, "images": len(data.images), "class_names": list(data.class_names)},
+        "data": {
+            "source": data.source,
+            "images": len(data.images),
+            "class_names": list(data.class_names),
+            **({"folder": data.record} if data.record else {}),
+        },
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total_steps(config, len(data.images)),
         "device": device_description(),

@@ -469,7 +469,7 @@ def test_not_a_run_directory_exits_2(tmp_path, capsys):
 def test_run_without_checkpoint_exits_2(evaluated_run, tmp_path, capsys):
     shutil.copy(RunDir(evaluated_run).config, tmp_path / "config.json")
     assert main(["--run", str(tmp_path)]) == 2
-    assert "has no checkpoint to evaluate or sample" in error_line(capsys)
+    assert "has no checkpoint to evaluate, sample or export" in error_line(capsys)
     assert not (tmp_path / EVAL_FILE).exists()
 
 

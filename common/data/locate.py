@@ -28,13 +28,15 @@ SPLITS = ("train", "test")
 class ImageSet:
     """Images with their labels, ready for training.
 
-    images: uint8 (N, H, W, C); labels: int64 (N,) indexing class_names; source: where the data came from.
+    images: uint8 (N, H, W, C); labels: int64 (N,) indexing class_names; source: where the data came from;
+    record: what config.json keeps about it beyond that (an image folder's count, checksum, skipped files).
     """
 
     images: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
     source: str
+    record: dict | None = None
 
     def __post_init__(self) -> None:
         # Loaders already validate their files; this guards against a loader bug handing on bad arrays.
