@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from common.architecture import ArchSpec
 from common.config import Config
-from common.layers import Layers
+from common.layers import Layers, SeedStream
 from common.step import call_network
 
 v1 = tf.compat.v1
@@ -34,7 +34,9 @@ def forward_flops_per_image(spec: ArchSpec, config: Config) -> dict[str, int]:
         noise = v1.placeholder(tf.float32, [1, config.latent_dim])
         images = v1.placeholder(tf.float32, [1, *spec.image_shape])
         with tf.name_scope("g"):
-            call_network(spec.generator, "generator", False, noise, False, config, Layers())
+            # quirks=original keeps the generator's dropout on when sampling: it needs its random masks
+            seeds = SeedStream(tf.constant([0, 0], tf.int64))
+            call_network(spec.generator, "generator", False, noise, False, config, Layers(seeds=seeds))
         with tf.name_scope("d"):
             call_network(spec.discriminator, "discriminator", False, images, False, config, Layers())
     flops = {"generator": 0, "discriminator": 0}

@@ -229,3 +229,13 @@ def test_the_placement_check_finds_ops_a_gpu_cannot_run():
     assert not gpu_kernel_registered(text.op) and gpu_kernel_registered(number.op)
     problems = "\n".join(placement_problems(graph))
     assert "Const" in problems and "int32_variable" in problems and "on_the_cpu" in problems
+
+
+def test_flop_counts_build_the_quirks_generator_too():
+    """--quirks original keeps dropout on when sampling: the FLOP count (config.json) builds it with masks,
+    and dropout adds no matrix work."""
+    from common.flops import forward_flops_per_image
+
+    assert forward_flops_per_image(NOTEBOOK, Config(quirks="original")) == forward_flops_per_image(
+        NOTEBOOK, Config()
+    )
