@@ -8,7 +8,6 @@ evaluates the layer in training mode: both towers of a step, a D step that evalu
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,7 +26,7 @@ from common.pitfalls.harness import (
     build_lab_graph,
     executed_ops,
 )
-from common.pitfalls.notebook_step import model_opt
+from common.pitfalls.notebook_step import model_opt, with_networks
 from common.pitfalls.sections import (
     Section,
     code,
@@ -74,9 +73,7 @@ def in_place(network: Network) -> Network:
 
 def in_place_updates(spec: ArchSpec, config: Config, inputs: Inputs) -> TrainGraph:
     """The project's step (with its per-network update ops) on batch norms that update in place."""
-    spec = dataclasses.replace(
-        spec, generator=in_place(spec.generator), discriminator=in_place(spec.discriminator)
-    )
+    spec = with_networks(spec, generator=in_place(spec.generator), discriminator=in_place(spec.discriminator))
     return model_opt(spec, config, inputs, total_steps=1)
 
 

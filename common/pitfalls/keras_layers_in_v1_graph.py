@@ -8,7 +8,6 @@ name scope, not the variable scope, so a scope-filtered var_list misses its gamm
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,7 +18,7 @@ from common.architecture import ArchSpec, Network
 from common.config import Config
 from common.layers import UPDATE_OPS, Layers, Training
 from common.pitfalls.harness import Runs, TrainGraph, executed_ops, lab_config
-from common.pitfalls.notebook_step import model_inputs, model_opt
+from common.pitfalls.notebook_step import model_inputs, model_opt, with_networks
 from common.pitfalls.sections import Section, code, lines_figure, source
 from common.step import Inputs
 from common.train import session_config
@@ -58,9 +57,7 @@ def keras_generator_step(spec: ArchSpec, config: Config, inputs: Inputs, keras: 
             x, training, config, KerasBatchNormLayers(layers, keras)
         )
 
-    return model_opt(
-        dataclasses.replace(spec, generator=with_keras(spec.generator)), config, inputs, total_steps=1
-    )
+    return model_opt(with_networks(spec, generator=with_keras(spec.generator)), config, inputs, total_steps=1)
 
 
 def tf_layers_batch_norm(x: tf.Tensor) -> tf.Tensor:

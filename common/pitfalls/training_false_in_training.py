@@ -6,7 +6,6 @@ stay there: batch norm becomes a fixed scale and shift, and the networks train w
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +24,7 @@ from common.pitfalls.harness import (
     moving_change,
     open_probe,
 )
-from common.pitfalls.notebook_step import model_loss, model_opt
+from common.pitfalls.notebook_step import model_loss, model_opt, with_networks
 from common.pitfalls.sections import (
     Section,
     code,
@@ -61,7 +60,7 @@ def tower_in_inference_mode(
     def inference_mode(network: Network) -> Network:
         return lambda tensor, training, config, layers: network(tensor, False, config, layers)
 
-    spec = dataclasses.replace(
+    spec = with_networks(
         spec, generator=inference_mode(spec.generator), discriminator=inference_mode(spec.discriminator)
     )
     return model_loss(spec, config, inputs, scope, stream, reuse, noise, impl)

@@ -9,7 +9,6 @@ batch, and no updates).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,7 +25,7 @@ from common.pitfalls.harness import (
     level_difference,
     weights_difference,
 )
-from common.pitfalls.notebook_step import model_opt
+from common.pitfalls.notebook_step import model_opt, with_networks
 from common.pitfalls.sections import Section, code, lines_figure, show_grid, source
 from common.step import Inputs
 
@@ -46,7 +45,7 @@ def with_flag(network: Network, flag: tf.Tensor) -> Network:
 def training_placeholder(spec: ArchSpec, config: Config, inputs: Inputs) -> TrainGraph:
     """The project's step with `training` a placeholder that defaults to True: one graph, two modes."""
     flag = v1.placeholder_with_default(True, [], name=FLAG_NAME)
-    spec = dataclasses.replace(
+    spec = with_networks(
         spec, generator=with_flag(spec.generator, flag), discriminator=with_flag(spec.discriminator, flag)
     )
     return model_opt(spec, config, inputs, total_steps=1)
