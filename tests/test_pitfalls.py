@@ -287,3 +287,37 @@ def test_the_labs_step_is_the_model_files_step_op_for_op(quirks):
         )
     )
     assert len(from_model) > 1000 and from_model == from_lab
+
+
+def test_only_runs_the_named_sections_and_the_runs_they_need(tmp_path, mnist_dir, capsys, monkeypatch):
+    from common.pitfalls import cli, in_place_updates, separate_vs_concat_d
+
+    trained = {}
+    real_train = cli.train_variants
+
+    def spy(spec, size, train, test, variants, *args):
+        trained["variants"] = [variant.name for variant in variants]
+        trained["fixed_steps"] = args[3]
+        return real_train(spec, size, train, test, variants, *args)
+
+    monkeypatch.setattr(cli, "train_variants", spy)
+    out = tmp_path / "lab"
+    argv = ["--out", str(out), "--quick", "--data-dir", mnist_dir, "--no-progress"]
+    assert main([*argv, "--only", "6", "separate_vs_concat_d"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 section(s)" in printed and "training steps" in printed and "idle cores" in printed
+    # Section 6's variant and section 12's, nothing else; the fixed run as long as they need (half_steps).
+    assert trained == {"variants": ["in_place_updates", "concat_d"], "fixed_steps": SIZE.half_steps}
+    text = (out / "report.md").read_text()
+    titles = [line.split(".")[0] for line in text.splitlines() if line.startswith("## ")]
+    assert titles == ["## 6", "## 12"]  # the full report's numbers
+    assert sorted(path.name for path in out.glob("*.png")) == sorted(
+        [in_place_updates.FIGURE, separate_vs_concat_d.FIGURE]
+    )
+    assert str(tmp_path) not in text and mnist_dir not in text  # no path of the machine
+
+
+def test_only_refuses_an_unknown_section(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "x"), "--quick", "--only", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown section '16'" in err and "\n" not in err

@@ -22,6 +22,8 @@ from common.step import Inputs, adam_train_op
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "captured_before_layers.png"
 
 

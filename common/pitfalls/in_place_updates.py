@@ -41,6 +41,8 @@ from common.step import Inputs
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "half_steps"
 FIGURE = "in_place_updates.png"
 IN_PLACE_UPDATES = "in_place_batch_norm_updates"  # the variant's update ops, for counting
 RUNS = ("fixed", "in_place_updates")

@@ -25,6 +25,8 @@ from common.train import session_config
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "keras_layers_in_v1_graph.png"
 VARIANTS = ()  # trains its own small graph (its variables are not the project's names)
 ASSIGN_OPS = ("AssignVariableOp", "AssignSubVariableOp", "AssignAddVariableOp")

@@ -45,6 +45,8 @@ from common.streams import FIRST_TOWER_STREAM, SECOND_TOWER_STREAM
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "half_steps"
 FIGURE = "multi_tower_updates.png"
 TOWERS = 2
 RUNS = ("towers_first_only", "towers_all")

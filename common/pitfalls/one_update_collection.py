@@ -42,6 +42,8 @@ from common.step import Inputs, Tower, network_update_ops
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "half_steps"
 FIGURE = "one_update_collection.png"
 RUNS = ("fixed", "one_update_collection")
 

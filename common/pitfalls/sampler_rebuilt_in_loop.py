@@ -21,6 +21,8 @@ from common.train import build_training_graph, session_config
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "sampler_rebuilt_in_loop.png"
 VARIANTS = ()  # trains its own graph
 

@@ -45,6 +45,8 @@ from common.step import Inputs, call_network
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "half_steps"
 FIGURE = "separate_vs_concat_d.png"
 RUNS = ("fixed", "concat_d")
 
@@ -112,7 +114,7 @@ def measure(runs: Runs) -> SeparateConcat:
     real = scaled(runs.train_images[-runs.size.grid :])
     with open_probe(runs, d_both_ways) as probe:
         both_ways = probe.part
-        probe.load(runs.weights())
+        probe.load(runs.weights("fixed", runs.size.half_steps))
         fake = probe.batch_mode(runs.noise(seed_offset=3))  # fakes as a training step makes them
         separate, concat, features = probe.run(
             [both_ways.separate, both_ways.concat, both_ways.features],
@@ -191,7 +193,7 @@ forward pass branches on it (`model_loss` (dcgan_mnist/model.py), shown in the f
 
 {code(source(concat_d))}
 
-**Measured.** The same weights (the fixed run after its last step) and the same real and fake batches,
+**Measured.** The same weights (the fixed run after {result.steps} steps) and the same real and fake batches,
 D called both ways:
 
 {same_weights}

@@ -40,6 +40,8 @@ from common.pitfalls.sections import (
 )
 from common.step import Inputs, Tower
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "half_steps"
 FIGURE = "training_false_in_training.png"
 RUNS = ("fixed", "training_false_in_training")
 

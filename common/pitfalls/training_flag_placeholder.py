@@ -31,6 +31,8 @@ from common.step import Inputs
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "training_flag_placeholder.png"
 RUNS = ("fixed", "training_placeholder")
 FLAG_NAME = "is_training"
