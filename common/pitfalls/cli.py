@@ -79,7 +79,7 @@ def estimate(size: LabSize, pitfalls: Sequence[ModuleType], seeds: int) -> str:
     return (
         f"{len(pitfalls)} section(s), {steps} training steps of batch {size.batch_size}: about "
         f"{seconds:.0f} s ({seconds / 60:.1f} min) on 2 idle cores (load average now {load:.1f}: a "
-        "loaded machine takes longer), plus the evaluator's classifier's first training if none is cached for this data"
+        "loaded machine takes longer), plus the classifier's first training if none is cached"
     )
 
 
