@@ -83,6 +83,13 @@ def estimate(size: LabSize, pitfalls: Sequence[ModuleType], seeds: int) -> str:
     )
 
 
+def classifier_said(seconds: float) -> str:
+    """How the evaluator's classifier came, for the report's time: from the cache or trained first."""
+    if seconds < 60:
+        return f"; the classifier came from the cache ({seconds:.0f} s; its first training not included)"
+    return f"; the time includes the evaluator's classifier's first training ({seconds / 60:.1f} min)"
+
+
 def public_arguments(argv: Sequence[str]) -> list[str]:
     """The arguments with folders by name only: the report names no path of the machine it ran on."""
     shown, folder_next = [], False
@@ -150,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "the default search ($DCGAN_DATA_DIR, the Keras cache)",
         "fixed_steps": runs.traces["fixed"].losses.shape[0],
         "seeds": args.seeds,
+        "classifier": classifier_said(runs.evaluator.classifier_seconds),
         "sections": [number(pitfall) for pitfall in pitfalls],
         "size": size,
         "quality": runs.evaluator,

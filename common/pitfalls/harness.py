@@ -339,7 +339,9 @@ class LabEvaluator:
         seed: int = 0,
     ) -> None:
         self.n, self.seed = n, seed
+        tick = time.perf_counter()
         self.classifier = load_classifier("mnist", data_dir, plan, progress=False)
+        self.classifier_seconds = time.perf_counter() - tick  # loaded from the cache, or trained first
         try:
             # The same draws as common.evaluate.evaluate_run: reference subset, then the floor's two sets.
             rng = np.random.default_rng([seed, 5])
@@ -397,10 +399,10 @@ class Runs(NamedTuple):
     train_images: np.ndarray  # uint8
     evaluator: LabEvaluator
     seconds: float
-    qualities: dict[tuple[str, int, str], Quality]  # cache: (run, step, statistics) -> numbers
+    qualities: dict[tuple, Quality]  # cache: (run, step, statistics) or (run, seed, step, statistics)
     variants: dict[str, Variant]  # every run trained, by name (FIXED included): what over_seeds retrains
     seeds: int  # how many seeds a comparison of two training paths uses (over_seeds)
-    seeded: dict[tuple[str, int, int], Quality]  # cache: (run, seed, steps) -> recalibrated numbers
+    seeded: dict[tuple[str, int, int], dict[str, np.ndarray]]  # cache: (run, seed, steps) -> weights
     progress: bool = False
 
     def weights(self, run: str = "fixed", step: int | None = None) -> dict[str, np.ndarray]:
@@ -419,6 +421,10 @@ class Runs(NamedTuple):
         """A run's numbers with the moving averages and with recalibrated statistics."""
         return {stats: self.quality(run, stats, step) for stats in STATISTICS}
 
+    def samples(self, run: str, stats: str, noise: np.ndarray, step: int | None = None) -> np.ndarray:
+        """A run's samples in [-1, 1] from the project's sampler with `stats` statistics (figures)."""
+        return scaled(self.evaluator.generator(self.weights(run, step), stats).images(noise))
+
     def noise(self, count: int | None = None, seed_offset: int = 0) -> np.ndarray:
         """The sampler's noise: a grid of it by default; another draw with another seed_offset."""
         count = self.size.grid if count is None else count
@@ -428,8 +434,11 @@ class Runs(NamedTuple):
         """The first `steps` rows of each run's (d_loss, g_loss, d_real, d_fake)."""
         return {name: self.traces[name].losses[:steps] for name in names}
 
-    def over_seeds(self, names: Sequence[str], steps: int) -> dict[str, list[Quality]]:
-        """Each run's recalibrated numbers after `steps`, at seeds 0 .. seeds-1 (seed 0: the runs trained).
+    def over_seeds(
+        self, names: Sequence[str], steps: int, stats: Mapping[str, str] | None = None
+    ) -> dict[str, list[Quality]]:
+        """Each run's numbers after `steps`, at seeds 0 .. seeds-1 (seed 0: the runs trained), sampled
+        with recalibrated statistics unless `stats` (run -> statistics) says otherwise.
 
         A seed sets the initial weights, the data order and the noise, so the spread over seeds is the
         spread of the training path, which the evaluator's standard error does not count. The runs of one
@@ -459,13 +468,17 @@ class Runs(NamedTuple):
                 raise
             traces = train_runs(runs, self.progress, f"seed {seed}: {', '.join(runs)}")
             for name in missing:
-                weights = traces[name].snapshots[steps]
-                self.seeded[(name, seed, steps)] = self.evaluator.of_weights(weights, "recalibrated")
-        return {
-            name: [self.quality(name, "recalibrated", steps)]
-            + [self.seeded[(name, seed, steps)] for seed in range(1, self.seeds)]
-            for name in names
-        }
+                self.seeded[(name, seed, steps)] = traces[name].snapshots[steps]
+        result = {}
+        for name in names:
+            how = (stats or {}).get(name, "recalibrated")
+            result[name] = [self.quality(name, how, steps)]
+            for seed in range(1, self.seeds):
+                key = (name, seed, steps, how)
+                if key not in self.qualities:
+                    self.qualities[key] = self.evaluator.of_weights(self.seeded[(name, seed, steps)], how)
+                result[name].append(self.qualities[key])
+        return result
 
     def close(self) -> None:
         self.evaluator.close()

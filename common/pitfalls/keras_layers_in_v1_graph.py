@@ -158,6 +158,16 @@ def measure(runs: Runs) -> KerasInV1:
     )
 
 
+SNIPPET = """
+import os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # TF >= 2.16: v1 layers need Keras 2 (pip install tf_keras)
+import tensorflow as tf
+h = tf.compat.v1.layers.batch_normalization(h, training=True)  # its updates go into UPDATE_OPS
+with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
+    train_op = optimizer.minimize(loss)
+"""
+
+
 def section(result: KerasInV1, out: Path) -> Section:
     def counts(ax) -> None:
         names = [
@@ -174,13 +184,16 @@ def section(result: KerasInV1, out: Path) -> Section:
             result.keras_trainable,
             result.keras_in_var_list,
         ]
-        ax.barh(np.arange(len(names)), values)
+        bars = ax.barh(np.arange(len(names)), values)
+        ax.bar_label(bars, fontsize=8)
         ax.set_yticks(np.arange(len(names)), names, fontsize=8)
         ax.set_xlabel("ops / variables")
 
     def changes(ax) -> None:
-        names = ["Keras moving stats", "Keras gamma", "G dense kernel"]
-        ax.bar(names, [result.moving_change, result.gamma_change, result.kernel_change])
+        names = ["Keras\nmoving stats", "Keras\ngamma", "G dense\nkernel"]  # two lines: no overlap
+        bars = ax.bar(names, [result.moving_change, result.gamma_change, result.kernel_change])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)  # the zeros are bars of no height: say them
+        ax.tick_params(axis="x", labelsize=8)
         ax.set_ylabel(f"largest change in {result.steps} steps")
 
     lines_figure(
@@ -225,7 +238,12 @@ which had the UPDATE_OPS mechanism, raises: `{result.tf_layers_error}`.
 
 ![keras in v1]({FIGURE})
 
-**The fix, as code:** in a `tf.compat.v1` graph use batch norm whose updates go into `UPDATE_OPS`, as
+**The fix, as code** (plain `tf.compat.v1`, to paste, not run here: the lab's environment has no `tf_keras`):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing:**
+in a `tf.compat.v1` graph use batch norm whose updates go into `UPDATE_OPS`, as
 `common/layers.py` writes it, and take the optimizer's variables from the collection by scope:
 
 {code(source(Layers.batch_norm))}

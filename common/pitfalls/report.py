@@ -14,7 +14,9 @@ from typing import Any
 
 from common.config import ConfigError
 from common.pitfalls import (
+    bn_momentum,
     captured_before_layers,
+    d_batch_of_one,
     dropout_at_inference,
     frozen_generator_updates,
     in_place_updates,
@@ -24,6 +26,7 @@ from common.pitfalls import (
     one_update_collection,
     sampler_rebuilt_in_loop,
     separate_vs_concat_d,
+    statistics_of_the_test_batch,
     trainable_only_saver,
     training_false_in_training,
     training_flag_placeholder,
@@ -52,6 +55,10 @@ PITFALLS: tuple[ModuleType, ...] = (
     dropout_at_inference,
     trainable_only_saver,
     sampler_rebuilt_in_loop,
+    # The third edition's sections, after the first fifteen so that their numbers stay.
+    bn_momentum,
+    d_batch_of_one,
+    statistics_of_the_test_batch,
 )
 # Not batch norm (dropout) or not silent (a finalized graph raises): counted apart in the README.
 NOT_SILENT_BATCH_NORM = (dropout_at_inference, sampler_rebuilt_in_loop)
