@@ -100,7 +100,8 @@ def measure(runs: Runs, watched: int = 8) -> TrainingAtInference:
 
 
 SNIPPET = """
-sample = generator(z, training=False, reuse=True)  # moving statistics: each image a function of its z
+fake = generator(z, training=True)                 # training: batch statistics
+sample = generator(z, training=False, reuse=True)  # sampling: moving statistics, a function of z
 images = sess.run(sample, {z: np.random.uniform(-1, 1, [64, z_dim])})
 """
 
