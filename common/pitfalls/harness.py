@@ -455,7 +455,9 @@ class Runs(NamedTuple):
             }
             runs: dict[str, LabRun] = {}
             try:
-                runs["fixed"] = LabRun(graphs["fixed"], self.train_images, steps, record_moving=False)
+                # The fixed run of this seed sets the initial weights; trained only if not yet (0 steps).
+                fixed_steps = steps if "fixed" in missing else 0
+                runs["fixed"] = LabRun(graphs["fixed"], self.train_images, fixed_steps, record_moving=False)
                 initial = runs["fixed"].weights()
                 for name in missing:
                     if name != "fixed":

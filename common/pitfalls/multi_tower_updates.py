@@ -208,6 +208,10 @@ def section(result: MultiTower, out: Path) -> Section:
         f"A {TOWERS}-tower step: the updates of one tower or of all",
     )
     first, every = result.quality["towers_first_only"], result.quality["towers_all"]
+    seeded = {
+        "all towers, recalibrated": result.seeds["towers_all"],
+        "single device (fixed), recalibrated": result.seeds["fixed"],
+    }
     error = result.stats_error
     text = f"""
 **Symptom.** A multi-GPU port of a working single-device model samples differently in inference mode,
@@ -251,7 +255,7 @@ verdict is drawn from those rows.
 Does the multi-tower step itself (batch norm on half-batches) train another generator than the
 single-device step? Different training paths, so over {len(result.seeds["fixed"])} seeds, recalibrated:
 
-{seeds_table({"all towers": result.seeds["towers_all"], "single device (fixed)": result.seeds["fixed"]})}
+{seeds_table(seeded)}
 
 {seeds_verdict(result.seeds["towers_all"], result.seeds["fixed"], "2 towers", "the single-device step")}.
 

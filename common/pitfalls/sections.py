@@ -233,17 +233,23 @@ def seeds_word(first: Sequence[Quality], second: Sequence[Quality]) -> str:
 
 
 def seeds_verdict(
-    first: Sequence[Quality], second: Sequence[Quality], first_label: str, second_label: str
+    first: Sequence[Quality],
+    second: Sequence[Quality],
+    first_label: str,
+    second_label: str,
+    how: str = "recalibrated",
 ) -> str:
-    """The verdict in words beside its numbers: mean ± sd of FID over seeds, n seeds, the evaluator's n."""
+    """The verdict in words beside its numbers: mean ± sd of FID over seeds, n seeds, the evaluator's n.
+    `how`: the statistics the numbers were sampled with, as the sentence should name them."""
     (m1, s1), (m2, s2) = mean_sd([q.fid for q in first]), mean_sd([q.fid for q in second])
     error = float(np.hypot(s1 / np.sqrt(len(first)), s2 / np.sqrt(len(second))))
     word = seeds_word(first, second)
+    than = "as" if word == "the same" else "than"
     return (
-        f"**{first_label}: {word}** than {second_label} over {len(first)} seeds "
-        f"(recalibrated FID {m1:.1f} ± {s1:.1f} vs {m2:.1f} ± {s2:.1f}, mean ± sd; difference "
+        f"**{first_label}: {word}** {than} {second_label} over {len(first)} seeds "
+        f"({how} FID {m1:.1f} ± {s1:.1f} vs {m2:.1f} ± {s2:.1f}, mean ± sd; difference "
         f"{m1 - m2:+.1f}, twice its standard error {2 * error:.1f}; each FID on the evaluator's "
-        f"n = {first[0].n})".replace("the same than", "the same as")
+        f"n = {first[0].n})"
     )
 
 
@@ -251,7 +257,7 @@ def seeds_table(rows: Mapping[str, Sequence[Quality]]) -> str:
     """FID and KID per seed and their mean ± sd, one row per run (recalibrated statistics)."""
     count = len(next(iter(rows.values())))
     header = [
-        "run (recalibrated)",
+        "run",
         *(f"FID seed {seed}" for seed in range(count)),
         "FID mean ± sd",
         "KID mean ± sd",

@@ -229,7 +229,7 @@ And G's samples after those {result.steps} steps:
 The two ways train along different paths, so one seed decides nothing; recalibrated, over
 {len(result.seeds["fixed"])} seeds:
 
-{seeds_table({labels[run]: values for run, values in result.seeds.items()})}
+{seeds_table({f"{labels[run]}, recalibrated": values for run, values in result.seeds.items()})}
 
 {seeds_verdict(result.seeds["concat_d"], result.seeds["fixed"], "Concatenated", "separate")}.
 

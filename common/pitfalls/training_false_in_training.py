@@ -147,6 +147,7 @@ def section(result: TrainingFalse, out: Path) -> Section:
         panels[label] = lambda ax, images=images: show_grid(ax, images[:16], 4)
     lines_figure(out / FIGURE, panels, f"Towers built with training=False, {result.steps} steps")
     fixed, broken = result.quality["fixed"], result.quality["training_false_in_training"]
+    how = "moving-average (training=False) vs recalibrated (fixed)"
     text = f"""
 **Symptom.** Training runs, losses look plausible, and nothing complains; the moving statistics never
 move from 0 and 1.
@@ -186,9 +187,9 @@ The two runs train along different paths, so one seed decides nothing; over {len
 seeds (each side sampled as above: the training=False run with its moving statistics, the fixed run
 recalibrated):
 
-{seeds_table({labels[run]: values for run, values in result.seeds.items()})}
+{seeds_table({f"{labels[run]}, {JUDGED[run]}": values for run, values in result.seeds.items()})}
 
-{seeds_verdict(result.seeds[RUNS[1]], result.seeds["fixed"], "training=False in training", "the fixed run")}.
+{seeds_verdict(result.seeds[RUNS[1]], result.seeds["fixed"], "training=False", "the fixed run", how)}.
 
 ![training=False]({FIGURE})
 
@@ -205,6 +206,7 @@ The project runs the same thing in `dcgan_mnist/model.py`'s `model_loss` (each n
     (m1, s1), (m2, s2) = (mean_sd([q.fid for q in result.seeds[run]]) for run in (RUNS[1], "fixed"))
     headline = (
         f"0 update ops; training=False **{word}**: FID {m1:.1f} ± {s1:.1f} vs fixed {m2:.1f} ± {s2:.1f} "
-        f"recalibrated ({len(result.seeds['fixed'])} seeds, n {fixed['moving'].n})"
+        f"recalibrated, training=False with its own statistics ({len(result.seeds['fixed'])} seeds, "
+        f"n {fixed['moving'].n})"
     )
     return Section("training=False during training", FIGURE, text, headline)
