@@ -57,10 +57,6 @@ class ArchSpec:
     upsamples: tuple[str, ...] = ("transpose",)
     d_norms: tuple[str, ...] = ("batch",)
     info_codes: bool = False
-    # The pitfalls lab's variants only (with_networks): networks in place of the module's, for what reads
-    # spec.generator / spec.discriminator (the lab's step, the sampler), not the module's own functions.
-    generator_override: Network | None = None
-    discriminator_override: Network | None = None
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -75,22 +71,11 @@ class ArchSpec:
 
     @property
     def generator(self) -> Network:
-        return self.generator_override or self.model.generator
+        return self.model.generator
 
     @property
     def discriminator(self) -> Network:
-        return self.discriminator_override or self.model.discriminator
-
-    def with_networks(
-        self, generator: Network | None = None, discriminator: Network | None = None
-    ) -> ArchSpec:
-        """This architecture with another generator or discriminator, as the pitfalls lab builds its broken
-        variants (common.pitfalls.notebook_step reads spec.generator and spec.discriminator)."""
-        return dataclasses.replace(
-            self,
-            generator_override=generator or self.generator_override,
-            discriminator_override=discriminator or self.discriminator_override,
-        )
+        return self.model.discriminator
 
 
 # The notebook's functions, in its order: what every architecture module holds.

@@ -40,7 +40,7 @@ def measured(runs):
 
 def test_one_module_per_pitfall_with_its_variants():
     names = [pitfall_name(pitfall) for pitfall in PITFALLS]
-    assert len(names) == len(set(names)) == 15
+    assert len(names) == len(set(names)) == 18
     # The warm-up comes first: every later comparison of samples depends on it.
     assert names[0] == "unwarmed_moving_averages"
     assert [variant.name for variant in variants()] == [
@@ -234,6 +234,13 @@ def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, runs, measured)
     for name in figures:
         assert f"]({name})" in text
     assert not re.search(r"\bnan\b", text)
+    # Uniform noise is a reference, not a ceiling: generators can score worse.
+    assert "noise (a reference, not a ceiling)" in text and "uniform-noise ceiling" not in text
+    # Every verdict in words: each comparison section says better / worse / the same in bold.
+    for part in text.split("\n## ")[1:]:
+        number = int(part.split(".", 1)[0])
+        if number in (4, 5, 6, 8, 9, 11, 12, 16, 17, 18):
+            assert re.search(r"\*\*[^*]*(better|worse|the same)[^*]*\*\*", part), part.splitlines()[0]
     # The code that ran: the variants' own source, each the one line that differs from model_opt.
     assert "update_ops=lambda tower, network, config: []" in text
     assert "tower=tower_in_inference_mode" in text
@@ -241,6 +248,7 @@ def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, runs, measured)
     for part in text.split("\n## ")[1:]:
         fix = part[part.index("**The fix, as code") :]
         assert "```" in fix, part.splitlines()[0]
+        assert "plain `tf.compat.v1`, to paste" in " ".join(fix.split()), part.splitlines()[0]
 
 
 def test_lab_size_rejects_nonpositive_steps():
@@ -287,3 +295,103 @@ def test_the_labs_step_is_the_model_files_step_op_for_op(quirks):
         )
     )
     assert len(from_model) > 1000 and from_model == from_lab
+
+
+def test_only_runs_the_named_sections_and_the_runs_they_need(tmp_path, mnist_dir, capsys, monkeypatch):
+    from common.pitfalls import cli, in_place_updates, separate_vs_concat_d
+
+    trained = {}
+    real_train = cli.train_variants
+
+    def spy(spec, size, train, test, variants, *args):
+        trained["variants"] = [variant.name for variant in variants]
+        trained["fixed_steps"] = args[3]
+        return real_train(spec, size, train, test, variants, *args)
+
+    monkeypatch.setattr(cli, "train_variants", spy)
+    out = tmp_path / "lab"
+    argv = ["--out", str(out), "--quick", "--data-dir", mnist_dir, "--no-progress"]
+    assert main([*argv, "--only", "6", "separate_vs_concat_d"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 section(s)" in printed and "training steps" in printed and "idle cores" in printed
+    # Section 6's variant and section 12's, nothing else; the fixed run as long as they need (half_steps).
+    assert trained == {"variants": ["in_place_updates", "concat_d"], "fixed_steps": SIZE.half_steps}
+    text = (out / "report.md").read_text()
+    titles = [line.split(".")[0] for line in text.splitlines() if line.startswith("## ")]
+    assert titles == ["## 6", "## 12"]  # the full report's numbers
+    assert sorted(path.name for path in out.glob("*.png")) == sorted(
+        [in_place_updates.FIGURE, separate_vs_concat_d.FIGURE]
+    )
+    assert str(tmp_path) not in text and mnist_dir not in text  # no path of the machine
+
+
+def test_only_refuses_an_unknown_section(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "x"), "--quick", "--only", "99"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown section '99'" in err and "\n" not in err
+
+
+def test_every_pasteable_snippet_is_short_python():
+    for pitfall in PITFALLS:
+        snippet = getattr(pitfall, "SNIPPET", None)
+        if snippet is None:  # the saver section writes its snippet inline
+            continue
+        lines = snippet.strip().splitlines()
+        assert 3 <= len(lines) <= 10, pitfall_name(pitfall)
+        compile(snippet, pitfall_name(pitfall), "exec")  # it parses
+
+
+def test_seeded_comparisons_use_three_seeds_and_say_so(measured):
+    for name, runs_compared in (
+        ("training_false_in_training", ("fixed", "training_false_in_training")),
+        ("separate_vs_concat_d", ("fixed", "concat_d")),
+        ("multi_tower_updates", ("towers_all", "fixed")),
+    ):
+        seeds = measured[name].seeds
+        assert set(seeds) == set(runs_compared)
+        assert all(len(values) == 3 for values in seeds.values())
+        fids = [q.fid for q in seeds["fixed"]]
+        assert len(set(fids)) == 3  # three training paths, not one evaluated thrice
+
+
+def test_seed_verdict_counts_the_spread_over_seeds():
+    from common.pitfalls.harness import Quality
+    from common.pitfalls.sections import seeds_verdict, seeds_word
+
+    def q(fid):
+        return Quality(fid, 0.0, 0.0, 0.0, 0.0, 2000)
+
+    tight, other = [q(10.0), q(10.5), q(9.5)], [q(20.0), q(20.5), q(19.5)]
+    assert seeds_word(tight, other) == "better" and seeds_word(other, tight) == "worse"
+    noisy = [q(5.0), q(25.0), q(15.0)]
+    assert seeds_word(noisy, other) == "the same"
+    said = seeds_verdict(tight, other, "A", "B")
+    assert "**A: better** than B over 3 seeds" in said and "n = 2000" in said
+
+
+def test_momentum_replay_reproduces_the_recorded_averages(measured):
+    result = measured["bn_momentum"]
+    assert result.replay_error < 1e-3
+    assert set(result.quality) == {0.9, 0.99, 0.999}
+
+
+def test_warmed_up_sections_judge_with_recalibrated_statistics(measured):
+    # Same weights on both sides: recalibrated, the variant and the fixed run are one generator.
+    for name, run in (
+        ("one_update_collection", "one_update_collection"),
+        ("in_place_updates", "in_place_updates"),
+    ):
+        quality = measured[name].quality
+        assert quality[run]["recalibrated"].fid == pytest.approx(
+            quality["fixed"]["recalibrated"].fid, rel=1e-3
+        )
+    frozen = measured["frozen_generator_updates"].quality
+    assert frozen["recalibrated after"].fid == pytest.approx(frozen["recalibrated"].fid, rel=1e-3)
+
+
+def test_d_batch_of_one_and_test_batch_statistics(measured):
+    d = measured["d_batch_of_one"]
+    assert len(d.scores) == 3 and d.alone_vs_batch[0] > 0.0
+    assert all(score.n == SIZE.eval_samples for score in d.scores.values())
+    batch = measured["statistics_of_the_test_batch"]
+    assert all(len(ways) == 5 for ways in batch.quality.values())

@@ -22,6 +22,8 @@ from common.step import Inputs, adam_train_op
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "captured_before_layers.png"
 
 
@@ -72,6 +74,16 @@ def measure(runs: Runs) -> CapturedEarly:
     )
 
 
+SNIPPET = """
+fake = generator(z, training=True)                   # every batch_normalization call first ...
+d_real, d_fake = discriminator(real, training=True), discriminator(fake, training=True, reuse=True)
+update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS, scope="generator")  # ... then
+assert update_ops, "no batch-norm update ops: the collection was read too early"
+with tf.control_dependencies(update_ops):
+    g_train_op = g_optimizer.minimize(g_loss, var_list=g_vars)
+"""
+
+
 def section(result: CapturedEarly, out: Path) -> Section:
     def draw(run: str):
         def plot(ax) -> None:
@@ -108,7 +120,12 @@ the section before measures, harder to see in the code.
 
 ![captured early]({FIGURE})
 
-**The fix, as code:** read the collection after the layers exist, right where the train op is built:
+**The fix, as code** (plain `tf.compat.v1`, to paste):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing:**
+read the collection after the layers exist, right where the train op is built:
 `model_opt` calls `update_ops(forward, network, config)` after building the forward pass, and
 `adam_train_op` opens the control dependency on that list:
 

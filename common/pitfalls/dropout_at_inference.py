@@ -91,6 +91,15 @@ def measure(runs: Runs) -> DropoutAtInference:
     )
 
 
+SNIPPET = """
+def generator(z, training, reuse=False):
+    ...
+    # tf.nn.dropout has no `training` argument: it drops at sampling time too
+    h = tf.compat.v1.layers.dropout(h, rate=0.5, training=training)
+    # or: h = tf.compat.v1.nn.dropout(h, rate=0.5) if training else h
+"""
+
+
 def section(result: DropoutAtInference, out: Path) -> Section:
     grids_figure(out / FIGURE, result.images, "The same z, dropout at sampling time on and off")
     text = f"""
@@ -120,7 +129,12 @@ Dropout on vs off at sampling time:
 
 ![dropout at inference]({FIGURE})
 
-**The fix, as code:** dropout that is the identity when `training=False` (`common/layers.py`), called
+**The fix, as code** (plain `tf.compat.v1`, to paste):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing:**
+dropout that is the identity when `training=False` (`common/layers.py`), called
 with the network's `training` (the project's default; `dcgan_mnist/model.py`):
 
 {code(source(dropout))}

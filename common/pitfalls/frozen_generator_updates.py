@@ -40,6 +40,7 @@ from common.pitfalls.sections import (
     quality_table,
     source,
     verdict,
+    verdict_word,
 )
 from common.step import Inputs, Tower, TrainOps, adam_train_op, network_update_ops
 from common.streams import FIRST_TOWER_STREAM
@@ -81,6 +82,12 @@ def frozen_with_own_updates(spec: ArchSpec, config: Config, inputs: Inputs) -> T
     return fine_tune_d(spec, config, inputs, lambda tower: network_update_ops(tower, "discriminator", config))
 
 
+SNIPPET = """
+fake = generator(z, training=False)  # frozen G: moving statistics, no update ops added
+d_updates = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS, scope="discriminator")
+with tf.control_dependencies(d_updates):  # D's own updates only, never the whole collection
+    d_train_op = d_optimizer.minimize(d_loss, var_list=d_vars)
+"""
 RUNS = {"whole collection": frozen_with_whole_collection, "own updates (fixed)": frozen_with_own_updates}
 
 
@@ -125,6 +132,7 @@ def measure(runs: Runs) -> Frozen:
     for label, weights in after.items():
         quality[label] = runs.evaluator.of_weights(weights, "moving")
     quality["recalibrated"] = runs.quality("fixed", "recalibrated", start)
+    quality["recalibrated after"] = runs.evaluator.of_weights(after["whole collection"], "recalibrated")
     rows = {
         f"G at step {start}, moving averages": quality["before"],
         **{f"after {steps} D steps, {label}, moving averages": quality[label] for label in RUNS},
@@ -184,24 +192,38 @@ of the fixed run):
 
 {result.note}
 
-Moving averages: {fq(result.quality["before"])} at the freeze, {fq(result.quality[broken])} after
-{result.steps} D steps with the whole collection ({fq(result.quality[fixed])} with D's own). The frozen G
-is one generator throughout (recalibrated: FID {result.quality["recalibrated"].fid:.1f}); only its
-statistics drift, here towards that generator's own batch statistics: after vs at the freeze, its
-moving-average samples are {verdict(result.quality[broken], result.quality["before"])}.
+**Verdict** (recalibrated, both sides): the frozen G after {result.steps} D steps with the whole
+collection vs at the freeze is **{
+        verdict_word(result.quality["recalibrated after"], result.quality["recalibrated"])
+    }** ({verdict(result.quality["recalibrated after"], result.quality["recalibrated"])}; FID {
+        result.quality["recalibrated after"].fid:.1f} vs
+{result.quality["recalibrated"].fid:.1f}): its weights did not move, so it is one generator throughout.
+What changed is its checkpoint: with the moving averages it samples {fq(result.quality["before"])} at the
+freeze and {fq(result.quality[broken])} after ({fq(result.quality[fixed])} with D's own updates). At
+step {result.start_step} the fixed run's averages have not caught up with its weights (section 1), so
+the extra updates carry them on towards the generator's own batch statistics and the moving-average
+numbers change by warm-up, in whichever direction: a frozen network whose samples change is the
+pitfall, not a better or worse model.
 
 ![frozen]({FIGURE})
 
-**The fix, as code:** a frozen network's updates stay out of every train op (the project's
-`network_update_ops` takes only the trained network's), or call the frozen network with `training=False`:
+**The fix, as code** (plain `tf.compat.v1`, to paste): keep a frozen network's updates out of every
+train op, or call it with `training=False`:
+
+{code(SNIPPET)}
+
+The project code that runs the same thing (`network_update_ops` takes only the trained network's
+updates; the lab's frozen run):
 
 {code(source(frozen_with_own_updates))}
 """
+    same = verdict_word(result.quality["recalibrated after"], result.quality["recalibrated"])
     headline = (
         f"frozen G's moving stats change {result.g_moving_change[broken]:.3g} in {result.steps} D "
         f"steps (fixed: "
-        f"{result.g_moving_change[fixed]:g}); its moving-average samples FID "
-        f"{result.quality['before'].fid:.1f} -> "
-        f"{result.quality[broken].fid:.1f} (n {result.quality[broken].n})"
+        f"{result.g_moving_change[fixed]:g}); its checkpoint samples FID "
+        f"{result.quality['before'].fid:.1f} -> {result.quality[broken].fid:.1f} (moving averages); "
+        f"recalibrated **{same}**"
+        f" (n {result.quality[broken].n})"
     )
     return Section("Freezing with trainable=False: the moving statistics still move", FIGURE, text, headline)

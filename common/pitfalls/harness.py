@@ -234,8 +234,9 @@ class LabRun:
         steps: int,
         snapshot_steps: Sequence[int] = (),
         initial: Mapping[str, np.ndarray] | None = None,
+        record_moving: bool = True,
     ) -> None:
-        self.lab, self.steps = lab, steps
+        self.lab, self.steps, self.record_moving = lab, steps, record_moving
         self.snapshot_steps = set(snapshot_steps) | {steps}
         self.sess = v1.Session(graph=lab.graph, config=session_config())
         self.sess.run(lab.init)
@@ -269,8 +270,9 @@ class LabRun:
         _, losses = self.sess.run([self.lab.train.step, self.lab.losses])
         self.seconds.append(time.perf_counter() - tick)
         self.losses.append(tuple(float(value) for value in losses))
-        for name, value in self.sess.run(self.lab.moving).items():
-            self.moving[name].append(value)
+        if self.record_moving:
+            for name, value in self.sess.run(self.lab.moving).items():
+                self.moving[name].append(value)
         self.step_count += 1
         if self.step_count in self.snapshot_steps:
             self.snapshots[self.step_count] = self.weights()
@@ -337,7 +339,9 @@ class LabEvaluator:
         seed: int = 0,
     ) -> None:
         self.n, self.seed = n, seed
+        tick = time.perf_counter()
         self.classifier = load_classifier("mnist", data_dir, plan, progress=False)
+        self.classifier_seconds = time.perf_counter() - tick  # loaded from the cache, or trained first
         try:
             # The same draws as common.evaluate.evaluate_run: reference subset, then the floor's two sets.
             rng = np.random.default_rng([seed, 5])
@@ -395,7 +399,11 @@ class Runs(NamedTuple):
     train_images: np.ndarray  # uint8
     evaluator: LabEvaluator
     seconds: float
-    qualities: dict[tuple[str, int, str], Quality]  # cache: (run, step, statistics) -> numbers
+    qualities: dict[tuple, Quality]  # cache: (run, step, statistics) or (run, seed, step, statistics)
+    variants: dict[str, Variant]  # every run trained, by name (FIXED included): what over_seeds retrains
+    seeds: int  # how many seeds a comparison of two training paths uses (over_seeds)
+    seeded: dict[tuple[str, int, int], dict[str, np.ndarray]]  # cache: (run, seed, steps) -> weights
+    progress: bool = False
 
     def weights(self, run: str = "fixed", step: int | None = None) -> dict[str, np.ndarray]:
         """A run's model variables after `step` (default: the fixed run's length, its last step)."""
@@ -413,6 +421,10 @@ class Runs(NamedTuple):
         """A run's numbers with the moving averages and with recalibrated statistics."""
         return {stats: self.quality(run, stats, step) for stats in STATISTICS}
 
+    def samples(self, run: str, stats: str, noise: np.ndarray, step: int | None = None) -> np.ndarray:
+        """A run's samples in [-1, 1] from the project's sampler with `stats` statistics (figures)."""
+        return scaled(self.evaluator.generator(self.weights(run, step), stats).images(noise))
+
     def noise(self, count: int | None = None, seed_offset: int = 0) -> np.ndarray:
         """The sampler's noise: a grid of it by default; another draw with another seed_offset."""
         count = self.size.grid if count is None else count
@@ -421,6 +433,54 @@ class Runs(NamedTuple):
     def losses(self, names: Sequence[str], steps: int) -> dict[str, np.ndarray]:
         """The first `steps` rows of each run's (d_loss, g_loss, d_real, d_fake)."""
         return {name: self.traces[name].losses[:steps] for name in names}
+
+    def over_seeds(
+        self, names: Sequence[str], steps: int, stats: Mapping[str, str] | None = None
+    ) -> dict[str, list[Quality]]:
+        """Each run's numbers after `steps`, at seeds 0 .. seeds-1 (seed 0: the runs trained), sampled
+        with recalibrated statistics unless `stats` (run -> statistics) says otherwise.
+
+        A seed sets the initial weights, the data order and the noise, so the spread over seeds is the
+        spread of the training path, which the evaluator's standard error does not count. The runs of one
+        seed train together from that seed's initial weights; each (run, seed, steps) is trained once.
+        """
+        for seed in range(1, self.seeds):
+            missing = [name for name in names if (name, seed, steps) not in self.seeded]
+            if not missing:
+                continue
+            config = self.config.replace(seed=self.config.seed + seed)
+            graphs = {
+                name: build_lab_graph(self.variants[name], self.spec, config, len(self.train_images))
+                for name in dict.fromkeys(["fixed", *missing])
+            }
+            runs: dict[str, LabRun] = {}
+            try:
+                # The fixed run of this seed sets the initial weights; trained only if not yet (0 steps).
+                fixed_steps = steps if "fixed" in missing else 0
+                runs["fixed"] = LabRun(graphs["fixed"], self.train_images, fixed_steps, record_moving=False)
+                initial = runs["fixed"].weights()
+                for name in missing:
+                    if name != "fixed":
+                        runs[name] = LabRun(
+                            graphs[name], self.train_images, steps, (), initial, record_moving=False
+                        )
+            except BaseException:
+                for run in runs.values():
+                    run.close()
+                raise
+            traces = train_runs(runs, self.progress, f"seed {seed}: {', '.join(runs)}")
+            for name in missing:
+                self.seeded[(name, seed, steps)] = traces[name].snapshots[steps]
+        result = {}
+        for name in names:
+            how = (stats or {}).get(name, "recalibrated")
+            result[name] = [self.quality(name, how, steps)]
+            for seed in range(1, self.seeds):
+                key = (name, seed, steps, how)
+                if key not in self.qualities:
+                    self.qualities[key] = self.evaluator.of_weights(self.seeded[(name, seed, steps)], how)
+                result[name].append(self.qualities[key])
+        return result
 
     def close(self) -> None:
         self.evaluator.close()
@@ -446,11 +506,18 @@ def train_variants(
     seed: int = 0,
     progress: bool = True,
     data_dir: str | None = None,
+    fixed_steps: int | None = None,
+    seeds: int = 3,
 ) -> Runs:
     """Train the fixed step and every variant from the same initial weights on the same batches, interleaved.
 
-    The runs are stepped round-robin, so their step times share the machine alike.
+    The runs are stepped round-robin, so their step times share the machine alike. fixed_steps: the fixed
+    run's length (default size.steps; `--only` trains it no longer than its sections need). seeds: how
+    many seeds `Runs.over_seeds` trains a comparison of two training paths at.
     """
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    fixed_length = size.steps if fixed_steps is None else fixed_steps
     started = time.perf_counter()
     config = lab_config(size, seed)
     images = train_images[: size.train_images]
@@ -458,10 +525,11 @@ def train_variants(
     graphs = {variant.name: build_lab_graph(variant, spec, config, len(images)) for variant in everything}
     lengths = {variant.name: getattr(size, variant.steps) for variant in everything}
     # The fixed run is the reference: keep its weights where the warm-up pitfall and each variant look.
-    snapshots = (*size.warmup_steps, *lengths.values())
+    lengths["fixed"] = fixed_length
+    snapshots = [step for step in (*size.warmup_steps, *lengths.values()) if step <= fixed_length]
     runs: dict[str, LabRun] = {}
     try:
-        runs["fixed"] = LabRun(graphs["fixed"], images, size.steps, snapshots)
+        runs["fixed"] = LabRun(graphs["fixed"], images, fixed_length, snapshots)
         initial = runs["fixed"].weights()
         for variant in variants:
             runs[variant.name] = LabRun(graphs[variant.name], images, lengths[variant.name], (), initial)
@@ -473,7 +541,11 @@ def train_variants(
     evaluator = LabEvaluator(
         spec, config, test_images, size.eval_samples, data_dir, size.classifier_plan, seed
     )
-    return Runs(size, config, spec, graphs, traces, images, evaluator, time.perf_counter() - started, {})
+    by_name = {variant.name: variant for variant in everything}
+    seconds = time.perf_counter() - started
+    return Runs(
+        size, config, spec, graphs, traces, images, evaluator, seconds, {}, by_name, seeds, {}, progress
+    )
 
 
 # ------------------------------------------------------------------------------------ the probe

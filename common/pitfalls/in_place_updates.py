@@ -26,7 +26,7 @@ from common.pitfalls.harness import (
     build_lab_graph,
     executed_ops,
 )
-from common.pitfalls.notebook_step import model_opt
+from common.pitfalls.notebook_step import model_opt, with_networks
 from common.pitfalls.sections import (
     Section,
     code,
@@ -36,11 +36,15 @@ from common.pitfalls.sections import (
     quality_table,
     source,
     updates,
+    verdict,
+    verdict_word,
 )
 from common.step import Inputs
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "half_steps"
 FIGURE = "in_place_updates.png"
 IN_PLACE_UPDATES = "in_place_batch_norm_updates"  # the variant's update ops, for counting
 RUNS = ("fixed", "in_place_updates")
@@ -73,11 +77,19 @@ def in_place(network: Network) -> Network:
 
 def in_place_updates(spec: ArchSpec, config: Config, inputs: Inputs) -> TrainGraph:
     """The project's step (with its per-network update ops) on batch norms that update in place."""
-    spec = spec.with_networks(generator=in_place(spec.generator), discriminator=in_place(spec.discriminator))
+    spec = with_networks(spec, generator=in_place(spec.generator), discriminator=in_place(spec.discriminator))
     return model_opt(spec, config, inputs, total_steps=1)
 
 
 VARIANTS = (Variant("in_place_updates", in_place_updates, "half_steps"),)
+SNIPPET = """
+# keep the updates in UPDATE_OPS (the default) instead of updates_collections=None ...
+h = tf.contrib.layers.batch_norm(h, is_training=True, scope="bn1")  # TF 1.x: updates in UPDATE_OPS
+with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS, "discriminator")):
+    d_train_op = d_optimizer.minimize(d_loss, var_list=d_vars)
+# ... and with in-place layers, log in the step's own sess.run (one evaluation of each layer per step)
+_, d_loss_value, g_loss_value = sess.run([d_train_op, d_loss, g_loss])
+"""
 
 
 def in_place_counts(ops: set[tf.Operation], graph: tf.Graph) -> dict[str, int]:
@@ -211,26 +223,39 @@ update's and the D update's fakes), and D's for every call the fetch needs.
 
 {result.note}
 
-With the moving averages: {fq(in_place_quality["moving"])} in place vs {fq(fixed["moving"])} fixed;
-recalibrated
-(FID {in_place_quality["recalibrated"].fid:.1f} vs {fixed["recalibrated"].fid:.1f}) the training is the same.
+**Verdict** (recalibrated, both sides: in-place updates change only the moving statistics, so the two
+runs share their weights): in place vs fixed is **{
+        verdict_word(in_place_quality["recalibrated"], fixed["recalibrated"])
+    }** ({verdict(in_place_quality["recalibrated"], fixed["recalibrated"])}; FID
+{in_place_quality["recalibrated"].fid:.1f} vs {fixed["recalibrated"].fid:.1f}, n {fixed["moving"].n}).
+With the moving averages ({fq(in_place_quality["moving"])} in place vs {fq(fixed["moving"])} fixed) the
+in-place run's extra updates per step warm its averages faster: at {result.steps} steps the fixed run's
+have not caught up (section 1), so that gap is warm-up speed, not a better model, and no verdict is
+drawn from it.
 
 ![in place]({FIGURE})
 
-**The fix, as code:** keep the updates in `UPDATE_OPS` (the project's `batch_norm`) and run them only
-from the train op of the network they belong to (`network_update_ops`); with in-place layers, fetch
-losses for logging in the same `sess.run` as the step, as the lab's loop does:
+**The fix, as code** (plain `tf.compat.v1`, to paste; `tf.contrib` is TF 1.x only, where
+`updates_collections=None` comes from): keep the updates in `UPDATE_OPS` and run them from the train op
+of the network they belong to; with in-place layers, fetch the losses for logging in the same
+`sess.run` as the step, under names of their own:
 
-```python
-_, losses = sess.run([train.step, losses])   # one evaluation of each layer per step
-```
+{code(SNIPPET)}
+
+The project code that runs the same thing: the project's `batch_norm` (`common/layers.py`) keeps its
+updates in `UPDATE_OPS`, `network_update_ops` (`common/step.py`) hands each train op its own network's,
+and the lab's loop (`LabRun.step` in `common/pitfalls/harness.py`) logs in the step's `sess.run`:
+
+{code(source(LabRun.step))}
 """
     headline = (
         f"UPDATE_OPS {result.update_ops_in_graph}; updates per step "
         f"{updates(result.updates_per_step['in_place_updates'])}"
         f" vs {updates(result.updates_per_step['fixed'])}; a logging sess.run runs "
         f"{updates(result.logging_run_updates)};"
-        f" moving-average FID {in_place_quality['moving'].fid:.1f} vs {fixed['moving'].fid:.1f} (n "
-        f"{fixed['moving'].n})"
+        f" recalibrated **{verdict_word(in_place_quality['recalibrated'], fixed['recalibrated'])}** (FID "
+        f"{in_place_quality['recalibrated'].fid:.1f} vs {fixed['recalibrated'].fid:.1f}, n "
+        f"{fixed['moving'].n}; moving averages {in_place_quality['moving'].fid:.1f} vs "
+        f"{fixed['moving'].fid:.1f}: warm-up only)"
     )
     return Section("Batch norm that updates in place (updates_collections=None)", FIGURE, text, headline)

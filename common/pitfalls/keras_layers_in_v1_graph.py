@@ -18,13 +18,15 @@ from common.architecture import ArchSpec, Network
 from common.config import Config
 from common.layers import UPDATE_OPS, Layers, Training
 from common.pitfalls.harness import Runs, TrainGraph, executed_ops, lab_config
-from common.pitfalls.notebook_step import model_inputs, model_opt
+from common.pitfalls.notebook_step import model_inputs, model_opt, with_networks
 from common.pitfalls.sections import Section, code, lines_figure, source
 from common.step import Inputs
 from common.train import session_config
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "keras_layers_in_v1_graph.png"
 VARIANTS = ()  # trains its own small graph (its variables are not the project's names)
 ASSIGN_OPS = ("AssignVariableOp", "AssignSubVariableOp", "AssignAddVariableOp")
@@ -57,7 +59,7 @@ def keras_generator_step(spec: ArchSpec, config: Config, inputs: Inputs, keras: 
             x, training, config, KerasBatchNormLayers(layers, keras)
         )
 
-    return model_opt(spec.with_networks(generator=with_keras(spec.generator)), config, inputs, total_steps=1)
+    return model_opt(with_networks(spec, generator=with_keras(spec.generator)), config, inputs, total_steps=1)
 
 
 def tf_layers_batch_norm(x: tf.Tensor) -> tf.Tensor:
@@ -156,6 +158,16 @@ def measure(runs: Runs) -> KerasInV1:
     )
 
 
+SNIPPET = """
+import os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # TF >= 2.16: v1 layers need Keras 2 (pip install tf_keras)
+import tensorflow as tf
+h = tf.compat.v1.layers.batch_normalization(h, training=True)  # its updates go into UPDATE_OPS
+with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
+    train_op = optimizer.minimize(loss)
+"""
+
+
 def section(result: KerasInV1, out: Path) -> Section:
     def counts(ax) -> None:
         names = [
@@ -172,13 +184,16 @@ def section(result: KerasInV1, out: Path) -> Section:
             result.keras_trainable,
             result.keras_in_var_list,
         ]
-        ax.barh(np.arange(len(names)), values)
+        bars = ax.barh(np.arange(len(names)), values)
+        ax.bar_label(bars, fontsize=8)
         ax.set_yticks(np.arange(len(names)), names, fontsize=8)
         ax.set_xlabel("ops / variables")
 
     def changes(ax) -> None:
-        names = ["Keras moving stats", "Keras gamma", "G dense kernel"]
-        ax.bar(names, [result.moving_change, result.gamma_change, result.kernel_change])
+        names = ["Keras\nmoving stats", "Keras\ngamma", "G dense\nkernel"]  # two lines: no overlap
+        bars = ax.bar(names, [result.moving_change, result.gamma_change, result.kernel_change])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)  # the zeros are bars of no height: say them
+        ax.tick_params(axis="x", labelsize=8)
         ax.set_ylabel(f"largest change in {result.steps} steps")
 
     lines_figure(
@@ -223,7 +238,12 @@ which had the UPDATE_OPS mechanism, raises: `{result.tf_layers_error}`.
 
 ![keras in v1]({FIGURE})
 
-**The fix, as code:** in a `tf.compat.v1` graph use batch norm whose updates go into `UPDATE_OPS`, as
+**The fix, as code** (plain `tf.compat.v1`, to paste, not run here: the lab's environment has no `tf_keras`):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing:**
+in a `tf.compat.v1` graph use batch norm whose updates go into `UPDATE_OPS`, as
 `common/layers.py` writes it, and take the optimizer's variables from the collection by scope:
 
 {code(source(Layers.batch_norm))}

@@ -19,7 +19,6 @@ from common.pitfalls.harness import (
     TrainGraph,
     Variant,
     moving_change,
-    open_probe,
     weights_difference,
 )
 from common.pitfalls.notebook_step import model_opt
@@ -65,15 +64,21 @@ def measure(runs: Runs) -> NoUpdateDeps:
     steps = runs.size.steps
     fixed, broken = runs.weights("fixed"), runs.weights("without_update_deps")
     noise = runs.noise()
-    with open_probe(runs) as probe:
-        images = {
-            "fixed, moving averages": probe.load(fixed).inference(noise),
-            "broken, moving averages": probe.load(broken).inference(noise),
-            "broken, batch statistics": probe.batch_mode(noise),
-        }
+    quality = {"fixed": runs.both("fixed"), "broken": runs.both("without_update_deps")}
+    # The same z, each panel labelled with the evaluator's FID of the same settings.
+    images = {
+        f"fixed, moving averages: FID {quality['fixed']['moving'].fid:.1f}": runs.samples(
+            "fixed", "moving", noise
+        ),
+        f"broken, moving averages: FID {quality['broken']['moving'].fid:.1f}": runs.samples(
+            "without_update_deps", "moving", noise
+        ),
+        f"broken, recalibrated: FID {quality['broken']['recalibrated'].fid:.1f}": runs.samples(
+            "without_update_deps", "recalibrated", noise
+        ),
+    }
     means = np.concatenate([value for name, value in broken.items() if name.endswith("moving_mean")])
     variances = np.concatenate([value for name, value in broken.items() if name.endswith("moving_variance")])
-    quality = {"fixed": runs.both("fixed"), "broken": runs.both("without_update_deps")}
     rows = {"fixed": quality["fixed"], "without the dependencies": quality["broken"]}
     return NoUpdateDeps(
         steps,
@@ -90,12 +95,23 @@ def measure(runs: Runs) -> NoUpdateDeps:
     )
 
 
+SNIPPET = """
+update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)  # after the model is built
+with tf.control_dependencies(update_ops):
+    train_op = optimizer.minimize(loss)
+# or as TensorFlow's batch_normalization documentation writes it (same sess.run, no ordering):
+train_op = tf.group([optimizer.minimize(loss), update_ops])
+# two networks: each optimizer with its own network's updates (scope="generator" / "discriminator")
+"""
+
+
 def section(result: NoUpdateDeps, out: Path) -> Section:
     grids_figure(out / FIGURE, result.images, f"Same z after {result.steps} steps")
     broken, fixed = result.quality["broken"], result.quality["fixed"]
     text = f"""
-**Symptom.** The losses and D(x) / D(G(z)) look like a healthy run; the sampler's images are grey
-blotches, at every step.
+**Symptom.** The losses and D(x) / D(G(z)) look like a healthy run; the sampler's images are washed
+out: grey backgrounds and faint strokes where the same weights draw clean digits once their statistics
+are recalibrated (the figure: the same z, each panel with its FID).
 
 **Cause.** `batch_norm(x, training=True)` does not update `moving_mean` / `moving_variance` by
 itself: it *adds* two assign ops per call to `UPDATE_OPS`, and only a train op built under a control
@@ -129,7 +145,12 @@ repairs a checkpoint trained this way.
 
 ![broken vs fixed]({FIGURE})
 
-**The fix, as code** (`dcgan_mnist/model.py`, `model_opt`): each optimizer waits for its
+**The fix, as code** (plain `tf.compat.v1`, to paste):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing** (`dcgan_mnist/model.py`, `model_opt`): each optimizer
+waits for its
 own network's updates, from the forward pass it trains on.
 
 {code(source(network_update_ops, adam_train_op))}

@@ -9,9 +9,12 @@ common/ never imports a dataset module, so the lab builds the same step from the
 
 from __future__ import annotations
 
+import dataclasses
+import types
+
 import tensorflow as tf
 
-from common.architecture import ArchSpec
+from common.architecture import ArchSpec, Network
 from common.config import Config
 from common.layers import FLOAT32_IMPL, LayerImpl
 from common.step import (
@@ -68,3 +71,18 @@ def model_opt(
     return two_network_step(
         forward, inputs, config, total_steps, impl, spec.schedule, spec.g_noise_batches, update_ops
     )
+
+
+def with_networks(
+    spec: ArchSpec, generator: Network | None = None, discriminator: Network | None = None
+) -> ArchSpec:
+    """`spec` with its generator and/or discriminator replaced (a variant's one changed line).
+
+    A spec's networks are its model module's functions, so the copy holds a copy of that module with the
+    two names rebound; everything else (model_opt, train, ...) is the module's own.
+    """
+    model = types.ModuleType(spec.model.__name__, spec.model.__doc__)
+    model.__dict__.update({k: v for k, v in vars(spec.model).items() if not k.startswith("__")})
+    model.generator = generator or spec.model.generator
+    model.discriminator = discriminator or spec.model.discriminator
+    return dataclasses.replace(spec, model=model)

@@ -7,13 +7,16 @@ result, from the trained runs) and `section(result, out)` (its prose, with its f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from common.config import ConfigError
 from common.pitfalls import (
+    bn_momentum,
     captured_before_layers,
+    d_batch_of_one,
     dropout_at_inference,
     frozen_generator_updates,
     in_place_updates,
@@ -23,6 +26,7 @@ from common.pitfalls import (
     one_update_collection,
     sampler_rebuilt_in_loop,
     separate_vs_concat_d,
+    statistics_of_the_test_batch,
     trainable_only_saver,
     training_false_in_training,
     training_flag_placeholder,
@@ -51,6 +55,10 @@ PITFALLS: tuple[ModuleType, ...] = (
     dropout_at_inference,
     trainable_only_saver,
     sampler_rebuilt_in_loop,
+    # The third edition's sections, after the first fifteen so that their numbers stay.
+    bn_momentum,
+    d_batch_of_one,
+    statistics_of_the_test_batch,
 )
 # Not batch norm (dropout) or not silent (a finalized graph raises): counted apart in the README.
 NOT_SILENT_BATCH_NORM = (dropout_at_inference, sampler_rebuilt_in_loop)
@@ -61,9 +69,35 @@ def pitfall_name(pitfall: ModuleType) -> str:
     return pitfall.__name__.rsplit(".", 1)[-1]
 
 
-def variants() -> tuple[Variant, ...]:
-    """Every broken training run the pitfalls need, in report order."""
-    return tuple(variant for pitfall in PITFALLS for variant in pitfall.VARIANTS)
+def variants(pitfalls: Sequence[ModuleType] = PITFALLS) -> tuple[Variant, ...]:
+    """Every broken training run these pitfalls need, in report order."""
+    return tuple(variant for pitfall in pitfalls for variant in pitfall.VARIANTS)
+
+
+def number(pitfall: ModuleType) -> int:
+    """The pitfall's section number in the full report (1-based), whichever sections run."""
+    return PITFALLS.index(pitfall) + 1
+
+
+def select(names: Sequence[str] | None) -> tuple[ModuleType, ...]:
+    """The pitfalls named (section numbers or module names), in report order; every one for None."""
+    if not names:
+        return PITFALLS
+    by_name = {pitfall_name(pitfall): pitfall for pitfall in PITFALLS}
+    by_name.update({str(number(pitfall)): pitfall for pitfall in PITFALLS})
+    unknown = [name for name in names if name.strip() not in by_name]
+    if unknown:
+        raise ConfigError(
+            f"--only: unknown section {', '.join(map(repr, unknown))}; choose numbers 1-{len(PITFALLS)} "
+            f"or names: {', '.join(pitfall_name(pitfall) for pitfall in PITFALLS)}"
+        )
+    chosen = {by_name[name.strip()] for name in names}
+    return tuple(pitfall for pitfall in PITFALLS if pitfall in chosen)
+
+
+def fixed_steps(size: LabSize, pitfalls: Sequence[ModuleType]) -> int:
+    """How long the fixed run must be for these sections (each module's FIXED_STEPS, default the full run)."""
+    return max(getattr(size, getattr(pitfall, "FIXED_STEPS", "steps")) for pitfall in pitfalls)
 
 
 def anchor(title: str) -> str:
@@ -72,14 +106,18 @@ def anchor(title: str) -> str:
     return kept.replace(" ", "-")
 
 
-def write_report(out: Path, results: Mapping[str, Any], about: Mapping[str, Any]) -> Path:
+def write_report(
+    out: Path, results: Mapping[str, Any], about: Mapping[str, Any], pitfalls: Sequence[ModuleType] = PITFALLS
+) -> Path:
     """Write out/report.md and one figure per pitfall; return the report's path.
 
     results: pitfall name -> what its `measure` returned; about: command, seconds, device, tensorflow,
     data_source and size (the LabSize).
     """
-    sections = [pitfall.section(results[pitfall_name(pitfall)], out) for pitfall in PITFALLS]
-    titles = [f"{number}. {section.title}" for number, section in enumerate(sections, 1)]
+    sections = [pitfall.section(results[pitfall_name(pitfall)], out) for pitfall in pitfalls]
+    titles = [
+        f"{number(pitfall)}. {section.title}" for pitfall, section in zip(pitfalls, sections, strict=True)
+    ]
     size: LabSize = about["size"]
     summary = table(
         ["pitfall", "measured signature"],
@@ -89,6 +127,12 @@ def write_report(out: Path, results: Mapping[str, Any], about: Mapping[str, Any]
         ],
     )
     quality = about["quality"]
+    every = [number(pitfall) for pitfall in pitfalls]
+    sections_run = (
+        ""
+        if len(every) == len(PITFALLS)
+        else f"Sections run (`--only`): {', '.join(map(str, every))} of {len(PITFALLS)}. "
+    )
     header = f"""# Graph-mode batch-norm pitfalls, reproduced and measured
 
 Batch norm in TensorFlow 1.x graph style is two programs in one graph: the training towers normalize
@@ -99,24 +143,30 @@ and real MNIST, measures it against the project's fixed code, and ends with the 
 cause, the code that ran, the numbers, a figure, the fix.
 
 Produced by `{about["command"]}` in {about["seconds"] / 60:.1f} minutes on {about["device"]}
-(TensorFlow {about["tensorflow"]}), {about["load"]}. Data: MNIST training images ({size.train_images}
-used) from `{about["data_source"]}`. Runs: batch {size.batch_size}; the fixed run {size.steps} steps, the
-variants {size.steps}, {size.half_steps} or {size.short_steps} steps (each section says which); every
-variant starts from the same initial weights and sees the same batches and noise, so two runs differ
-only by the line that differs. Every number is formatted from that run, and the code shown is the code
-that ran (one module per pitfall in `common/pitfalls/`, on `dcgan_mnist/model.py` and `common/layers.py`);
-snippets that did not run are labelled as illustrations.
+(TensorFlow {about["tensorflow"]}), {about["load"]}{about.get("classifier", "")}. {sections_run}Data: MNIST
+training images ({size.train_images} used) from {about["data_source"]}. Runs: batch {size.batch_size};
+the fixed run {about.get("fixed_steps", size.steps)} steps, the variants {size.steps}, {size.half_steps} or
+{size.short_steps} steps (each section says which); every variant starts from the same initial weights and
+sees the same batches and noise, so two runs differ only by the line that differs. Every number is
+formatted from that run, and the code that ran is shown from the repository (one module per pitfall in
+`common/pitfalls/`, on `dcgan_mnist/model.py` and `common/layers.py`); each section ends with a short
+`tf.compat.v1` fix to paste into one's own code, and the project code that runs the same thing.
 
 **How samples are judged.** Every claim about sample quality is a number of the project's evaluator
 (`common.evaluate`: FID and KID in the feature space of the project's MNIST classifier, test accuracy
 {quality.accuracy:.4f}, class entropy, confident share) on n = {quality.n} generated vs {quality.n} real
 test images, beside the real-vs-real floor (FID {quality.floor.fid:.1f}, KID
-{quality.floor.kid:.1f} ± {quality.floor.kid_stderr:.1f}) and the uniform-noise ceiling (FID
-{quality.noise_ceiling.fid:.1f}) at the same n. KID's standard error (10 blocks) is the spread given; one
-seed per run. Because the moving averages lag for hundreds of steps (section 1), each generator is
-evaluated twice: with its moving averages (what its checkpoint samples) and with recalibrated statistics
-(what its weights can do). Pixel statistics (8-bit level differences on the same z) are used only for
-claims about pixels.
+{quality.floor.kid:.1f} ± {quality.floor.kid_stderr:.1f}) and uniform noise (FID
+{quality.noise_ceiling.fid:.1f}) at the same n: a reference, not a ceiling, since a generator can score
+worse than noise. The moving averages lag for hundreds of steps (section 1: at these budgets the fixed
+run's moving-average samples are not warmed up), so **every verdict (better / worse / the same) judges
+both sides with recalibrated statistics** (one training-mode pass over 1024 noise vectors sets the batch
+norm statistics: `common.sampling.Generator(sampler_stats="recalibrated")`, what the weights can do); the
+moving-average numbers are shown beside them as what a checkpoint samples. Where the two sides share one
+training path (the same weights), the verdict counts the evaluator's sampling noise (KID, 10 blocks, two
+standard errors); where their weights differ, it comes from the spread over {about.get("seeds", 1)} seeds
+(mean ± sd of FID, the difference against twice its standard error). Pixel statistics (8-bit level
+differences on the same z) are used only for claims about pixels.
 
 {summary}
 """

@@ -21,6 +21,8 @@ from common.train import build_training_graph, session_config
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "sampler_rebuilt_in_loop.png"
 VARIANTS = ()  # trains its own graph
 
@@ -87,6 +89,16 @@ def measure(runs: Runs) -> SamplerRebuilt:
     )
 
 
+SNIPPET = """
+sample = generator(z, training=False, reuse=True)  # built once, before the loop
+tf.compat.v1.get_default_graph().finalize()        # an op built later raises instead of leaking
+for step in range(steps):
+    sess.run([d_train_op, g_train_op], {z: z_batch(), real: next_batch()})
+    if step % 100 == 0:
+        images = sess.run(sample, {z: z_grid})     # runs what exists
+"""
+
+
 def section(result: SamplerRebuilt, out: Path) -> Section:
     rebuilt = np.arange(len(result.nodes))
 
@@ -134,7 +146,12 @@ bound, and each new sampler is a new subgraph the Session must prepare on its fi
 
 ![rebuilt sampler]({FIGURE})
 
-**The fix, as code:** build the sampler once, before the loop, inside the graph builder, and finalize
+**The fix, as code** (plain `tf.compat.v1`, to paste):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing:**
+build the sampler once, before the loop, inside the graph builder, and finalize
 the graph (`common/train.py`); the loop only runs what exists:
 
 {code(source(build_training_graph))}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import io
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -170,7 +170,7 @@ def quality_table(rows: Mapping[str, Quality | Mapping[str, Quality]], evaluator
                 for s in STATISTICS
                 if s in value
             ]
-    body.append(["uniform noise (ceiling)", *quality_cells(evaluator.noise_ceiling)])
+    body.append(["uniform noise (a reference, not a ceiling)", *quality_cells(evaluator.noise_ceiling)])
     return table(QUALITY_HEADER, body)
 
 
@@ -213,3 +213,73 @@ def losses_table(first_column: str, late: Mapping[str, np.ndarray], labels: Mapp
 
 def updates(counts: Mapping[str, int]) -> str:
     return f"{counts['generator']} G + {counts['discriminator']} D"
+
+
+# ------------------------------------------------------------------------------------ verdicts over seeds
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    array = np.asarray(values, np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
+def seeds_word(first: Sequence[Quality], second: Sequence[Quality]) -> str:
+    """better / worse / the same: `first`'s mean FID over seeds against `second`'s, against twice the
+    standard error of the difference of the two means (the spread over seeds, not the evaluator's)."""
+    (m1, s1), (m2, s2) = mean_sd([q.fid for q in first]), mean_sd([q.fid for q in second])
+    error = float(np.hypot(s1 / np.sqrt(len(first)), s2 / np.sqrt(len(second))))
+    if abs(m1 - m2) <= 2.0 * error:
+        return "the same"
+    return "better" if m1 < m2 else "worse"
+
+
+def seeds_verdict(
+    first: Sequence[Quality],
+    second: Sequence[Quality],
+    first_label: str,
+    second_label: str,
+    how: str = "recalibrated",
+) -> str:
+    """The verdict in words beside its numbers: mean ± sd of FID over seeds, n seeds, the evaluator's n.
+    `how`: the statistics the numbers were sampled with, as the sentence should name them."""
+    (m1, s1), (m2, s2) = mean_sd([q.fid for q in first]), mean_sd([q.fid for q in second])
+    error = float(np.hypot(s1 / np.sqrt(len(first)), s2 / np.sqrt(len(second))))
+    word = seeds_word(first, second)
+    than = "as" if word == "the same" else "than"
+    return (
+        f"**{first_label}: {word}** {than} {second_label} over {len(first)} seeds "
+        f"({how} FID {m1:.1f} ± {s1:.1f} vs {m2:.1f} ± {s2:.1f}, mean ± sd; difference "
+        f"{m1 - m2:+.1f}, twice its standard error {2 * error:.1f}; each FID on the evaluator's "
+        f"n = {first[0].n})"
+    )
+
+
+def seeds_table(rows: Mapping[str, Sequence[Quality]]) -> str:
+    """FID and KID per seed and their mean ± sd, one row per run (recalibrated statistics)."""
+    count = len(next(iter(rows.values())))
+    header = [
+        "run",
+        *(f"FID seed {seed}" for seed in range(count)),
+        "FID mean ± sd",
+        "KID mean ± sd",
+    ]
+    body = []
+    for label, values in rows.items():
+        fid, kid = mean_sd([q.fid for q in values]), mean_sd([q.kid for q in values])
+        body.append(
+            [
+                label,
+                *(f"{q.fid:.1f}" for q in values),
+                f"{fid[0]:.1f} ± {fid[1]:.1f}",
+                f"{kid[0]:.1f} ± {kid[1]:.1f}",
+            ]
+        )
+    return table(header, body)
+
+
+def verdict_word(first: Quality, second: Quality) -> str:
+    """better / worse / the same by KID against two standard errors (the evaluator's sampling noise only:
+    for the same weights, or one training path)."""
+    difference = first.kid - second.kid
+    if abs(difference) <= 2.0 * float(np.hypot(first.kid_stderr, second.kid_stderr)):
+        return "the same"
+    return "better" if difference < 0 else "worse"

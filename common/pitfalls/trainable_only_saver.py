@@ -141,8 +141,11 @@ checkpoint, since it needs only the weights.
 
 ![savers]({FIGURE})
 
-**The fix, as code:** save the global variables (`tf.train.Saver()`, as `common.train` does); to save only
-G, take `GLOBAL_VARIABLES` under `generator/`, as the project's sampler restores them:
+**The fix, as code** (plain `tf.compat.v1`, to paste): save the global variables
+(`tf.compat.v1.train.Saver()`, whose default is every saveable variable); to save only G, take
+`GLOBAL_VARIABLES` under `generator/`. The project code that runs the same thing: `common/train.py`'s
+Saver of the global variables, and `common/sampling.py`'s `Generator.restore`, which restores G's global
+variables, moving statistics included:
 
 ```python
 saver = tf.compat.v1.train.Saver(var_list=tf.compat.v1.get_collection(

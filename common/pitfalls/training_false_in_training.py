@@ -22,9 +22,8 @@ from common.pitfalls.harness import (
     Variant,
     late_means,
     moving_change,
-    open_probe,
 )
-from common.pitfalls.notebook_step import model_loss, model_opt
+from common.pitfalls.notebook_step import model_loss, model_opt, with_networks
 from common.pitfalls.sections import (
     Section,
     code,
@@ -32,14 +31,19 @@ from common.pitfalls.sections import (
     lines_figure,
     loss_panel,
     losses_table,
+    mean_sd,
     quality_note,
     quality_table,
+    seeds_table,
+    seeds_verdict,
+    seeds_word,
     show_grid,
     source,
-    verdict,
 )
 from common.step import Inputs, Tower
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "half_steps"
 FIGURE = "training_false_in_training.png"
 RUNS = ("fixed", "training_false_in_training")
 
@@ -60,8 +64,8 @@ def tower_in_inference_mode(
     def inference_mode(network: Network) -> Network:
         return lambda tensor, training, config, layers: network(tensor, False, config, layers)
 
-    spec = spec.with_networks(
-        generator=inference_mode(spec.generator), discriminator=inference_mode(spec.discriminator)
+    spec = with_networks(
+        spec, generator=inference_mode(spec.generator), discriminator=inference_mode(spec.discriminator)
     )
     return model_loss(spec, config, inputs, scope, stream, reuse, noise, impl)
 
@@ -72,6 +76,11 @@ def training_false_in_training(spec: ArchSpec, config: Config, inputs: Inputs) -
 
 
 VARIANTS = (Variant("training_false_in_training", training_false_in_training, "half_steps"),)
+# The two runs train along different paths: the verdict comes from the spread over seeds.
+SEEDED, SEEDED_STEPS = ("training_false_in_training",), "half_steps"
+# Each side as its sampler really samples it: the training=False run trained on the moving statistics
+# (0 and 1), so its moving-average samples are its output; the fixed run's are judged recalibrated.
+JUDGED = {"fixed": "recalibrated", "training_false_in_training": "moving"}
 
 
 class TrainingFalse(NamedTuple):
@@ -84,20 +93,21 @@ class TrainingFalse(NamedTuple):
     images: dict[str, np.ndarray]
     table: str
     note: str
+    seeds: dict[str, list[Quality]]  # run -> numbers per seed, each side sampled as JUDGED says
 
 
 def measure(runs: Runs) -> TrainingFalse:
     steps = runs.size.half_steps
     losses = runs.losses(RUNS, steps)
     noise = runs.noise()
-    with open_probe(runs) as probe:
-        images = {
-            "fixed (training=True), moving averages": probe.load(runs.weights("fixed", steps)).inference(
-                noise
-            ),
-            "training=False in training": probe.load(runs.weights(RUNS[1], steps)).inference(noise),
-        }
     quality = {run: runs.both(run, steps) for run in RUNS}
+    # The same z through each run as JUDGED samples it, each labelled with its FID.
+    images = {
+        f"{LABELS[run]}, {JUDGED[run]}: FID {quality[run][JUDGED[run]].fid:.1f}": runs.samples(
+            run, JUDGED[run], noise, steps
+        )
+        for run in RUNS
+    }
     return TrainingFalse(
         steps,
         {run: runs.graphs[run].update_ops_in_graph for run in RUNS},
@@ -111,11 +121,24 @@ def measure(runs: Runs) -> TrainingFalse:
             runs.evaluator,
         ),
         quality_note(runs.evaluator),
+        runs.over_seeds(RUNS, steps, JUDGED),
     )
 
 
+LABELS = {"fixed": "training=True (fixed)", "training_false_in_training": "training=False"}
+SNIPPET = """
+def generator(z, training, reuse=False):
+    with tf.compat.v1.variable_scope("generator", reuse=reuse):
+        h = tf.compat.v1.layers.dense(z, 7 * 7 * 256)
+        h = tf.compat.v1.layers.batch_normalization(h, training=training)  # never leave training= out
+        ...
+fake = generator(z, training=True)                 # the training tower: batch statistics, update ops
+sample = generator(z, training=False, reuse=True)  # the sampler: the moving statistics
+"""
+
+
 def section(result: TrainingFalse, out: Path) -> Section:
-    labels = {"fixed": "training=True (fixed)", "training_false_in_training": "training=False"}
+    labels = LABELS
     panels = {
         "D loss": loss_panel(result.losses, labels, 0, "d_loss"),
         "G loss": loss_panel(result.losses, labels, 1, "g_loss"),
@@ -124,11 +147,14 @@ def section(result: TrainingFalse, out: Path) -> Section:
         panels[label] = lambda ax, images=images: show_grid(ax, images[:16], 4)
     lines_figure(out / FIGURE, panels, f"Towers built with training=False, {result.steps} steps")
     fixed, broken = result.quality["fixed"], result.quality["training_false_in_training"]
+    how = "moving-average (training=False) vs recalibrated (fixed)"
     text = f"""
 **Symptom.** Training runs, losses look plausible, and nothing complains; the moving statistics never
 move from 0 and 1.
 
-**Cause.** With `training=False` in the training towers, every batch norm uses its moving statistics,
+**Cause.** The usual way in: `tf.compat.v1.layers.batch_normalization(x)` (and the Keras layer called
+without `training`) defaults to `training=False`, so a call that leaves the argument out is this run.
+With `training=False` in the training towers, every batch norm uses its moving statistics,
 which start at mean 0 and variance 1, and adds no update ops, so they stay there: batch norm becomes a
 fixed per-channel scale and shift (`gamma * x / sqrt(1 + eps) + beta`), and the networks train *without*
 normalization. In this project's networks dropout follows the same `training` argument, so this variant
@@ -152,24 +178,35 @@ row is its real output; the fixed run must be judged recalibrated (the warm-up s
 
 {result.note}
 
-After {result.steps} steps the training=False run scores {fq(broken["moving"])}; the fixed run
-{fq(fixed["recalibrated"])} recalibrated and {fq(fixed["moving"])} with its unwarmed moving averages.
-Against the fixed run recalibrated, the training=False run samples
-{verdict(broken["moving"], fixed["recalibrated"])}; against the fixed run's moving averages, the comparison
-the first version of this report drew its conclusion from, {verdict(broken["moving"], fixed["moving"])}.
-(The training=False run's recalibrated row puts batch statistics into a network that never trained with
-them: it is not that network's output.)
+After {result.steps} steps (seed 0) the training=False run scores {fq(broken["moving"])} as it samples;
+the fixed run {fq(fixed["recalibrated"])} recalibrated ({fq(fixed["moving"])} with its unwarmed moving
+averages, which no verdict here uses). (The training=False run's recalibrated row puts batch statistics
+into a network that never trained with them: it is not that network's output.)
+
+The two runs train along different paths, so one seed decides nothing; over {len(result.seeds["fixed"])}
+seeds (each side sampled as above: the training=False run with its moving statistics, the fixed run
+recalibrated):
+
+{seeds_table({f"{labels[run]}, {JUDGED[run]}": values for run, values in result.seeds.items()})}
+
+{seeds_verdict(result.seeds[RUNS[1]], result.seeds["fixed"], "training=False", "the fixed run", how)}.
 
 ![training=False]({FIGURE})
 
-**The fix, as code:** build the training towers with `training=True` (dcgan_mnist/model.py's
-`model_loss`, as it calls each network) and the sampler with `training=False`:
+**The fix, as code** (plain `tf.compat.v1`, to paste):
+
+{code(SNIPPET)}
+
+The project runs the same thing in `dcgan_mnist/model.py`'s `model_loss` (each network called with
+`training=True` in the towers) and `common/sampling.py` (the sampler's `training=False`):
 
 {code(source(model_loss))}
 """
+    word = seeds_word(result.seeds[RUNS[1]], result.seeds["fixed"])
+    (m1, s1), (m2, s2) = (mean_sd([q.fid for q in result.seeds[run]]) for run in (RUNS[1], "fixed"))
     headline = (
-        f"0 update ops; training=False run {fq(broken['moving'])} vs fixed FID "
-        f"{fixed['recalibrated'].fid:.1f} "
-        f"recalibrated ({fixed['moving'].fid:.1f} moving)"
+        f"0 update ops; training=False **{word}**: FID {m1:.1f} ± {s1:.1f} vs fixed {m2:.1f} ± {s2:.1f} "
+        f"recalibrated, training=False with its own statistics ({len(result.seeds['fixed'])} seeds, "
+        f"n {fixed['moving'].n})"
     )
     return Section("training=False during training", FIGURE, text, headline)

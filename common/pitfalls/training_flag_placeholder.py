@@ -25,12 +25,14 @@ from common.pitfalls.harness import (
     level_difference,
     weights_difference,
 )
-from common.pitfalls.notebook_step import model_opt
+from common.pitfalls.notebook_step import model_opt, with_networks
 from common.pitfalls.sections import Section, code, lines_figure, show_grid, source
 from common.step import Inputs
 
 v1 = tf.compat.v1
 
+# How long the fixed run must be for this section (a LabSize field): `--only` trains no more.
+FIXED_STEPS = "short_steps"
 FIGURE = "training_flag_placeholder.png"
 RUNS = ("fixed", "training_placeholder")
 FLAG_NAME = "is_training"
@@ -45,8 +47,8 @@ def with_flag(network: Network, flag: tf.Tensor) -> Network:
 def training_placeholder(spec: ArchSpec, config: Config, inputs: Inputs) -> TrainGraph:
     """The project's step with `training` a placeholder that defaults to True: one graph, two modes."""
     flag = v1.placeholder_with_default(True, [], name=FLAG_NAME)
-    spec = spec.with_networks(
-        generator=with_flag(spec.generator, flag), discriminator=with_flag(spec.discriminator, flag)
+    spec = with_networks(
+        spec, generator=with_flag(spec.generator, flag), discriminator=with_flag(spec.discriminator, flag)
     )
     return model_opt(spec, config, inputs, total_steps=1)
 
@@ -83,7 +85,9 @@ def measure(runs: Runs) -> FlagPlaceholder:
         before = run.sess.run(lab.moving)
         run.sess.run(lab.train.step, {flag: False})
         after = run.sess.run(lab.moving)
-        lab.loader.run(run.sess, weights)
+        # The sampler rows with recalibrated statistics: after short_steps the moving averages have not
+        # warmed up (section 1), and the figure is about the feed, not the warm-up.
+        lab.loader.run(run.sess, runs.evaluator.recalibrated(weights))
         # The one graph's G as a sampler: fed False, or the default True left in place.
         fake = lab.towers[0].fake_images
         watched = runs.noise(8)
@@ -113,6 +117,14 @@ def measure(runs: Runs) -> FlagPlaceholder:
     )
 
 
+SNIPPET = """
+fake = generator(z, training=True)                 # Python bools: two subgraphs sharing the variables,
+sample = generator(z, training=False, reuse=True)  # instead of one graph with a bool placeholder
+sess.run([d_train_op, g_train_op], {z: z_batch})   # batch statistics, update ops: no feed to forget
+images = sess.run(sample, {z: z_grid})             # moving statistics, no update ops
+"""
+
+
 def section(result: FlagPlaceholder, out: Path) -> Section:
     def times(ax) -> None:
         names = ["Python bool (fixed)", "bool placeholder"]
@@ -122,7 +134,11 @@ def section(result: FlagPlaceholder, out: Path) -> Section:
     panels = {"step time": times}
     for label, images in result.images.items():
         panels[label] = lambda ax, images=images: show_grid(ax, images, 4)
-    lines_figure(out / FIGURE, panels, "training as a Python bool vs a bool placeholder")
+    lines_figure(
+        out / FIGURE,
+        panels,
+        "training as a Python bool vs a bool placeholder (samples: recalibrated statistics, same 8 z)",
+    )
     fixed_s, flag_s = (result.step_seconds[name] for name in RUNS)
     text = f"""
 **Symptom.** Either nothing visible (the graph just runs slower), or, after a wrong feed, samples that
@@ -154,12 +170,22 @@ decided by a feed, and a forgotten or shared feed dict picks the wrong one witho
 - Wrong feed 2, G sampled without feeding `False`: the same 8 z in two batches differ by up to
   **{result.sampler_spread["default training=True"][0]:.0f}** levels (mean
   {result.sampler_spread["default training=True"][1]:.2f}), against
-  {result.sampler_spread["fed training=False"][0]:.0f} when `False` is fed; what that does to sample
-  quality is the section on `training=True` at inference.
+  {result.sampler_spread["fed training=False"][0]:.0f} when `False` is fed (both with recalibrated
+  statistics, so that the `False` row shows what G draws rather than its unwarmed averages after
+  {result.steps} steps); what that does to sample quality is the section on `training=True` at inference.
+- The same holds for an export: a graph frozen or saved for serving (`convert_variables_to_constants`,
+  a SavedModel signature on the sample tensor) keeps `placeholder_with_default(True)` as it is, so the
+  exported sampler runs the "default training=True" row above unless the export feeds or rewrites the
+  flag; export a sampler built with `training=False` instead.
 
 ![flag]({FIGURE})
 
-**The fix, as code:** build each mode as its own subgraph with a Python bool (the training towers with
+**The fix, as code** (plain `tf.compat.v1`, to paste):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing:**
+build each mode as its own subgraph with a Python bool (the training towers with
 `True`, the sampler with `False`, sharing variables), as `common.step` does; then no feed can pick the
 wrong one and the training step keeps the fused kernel:
 

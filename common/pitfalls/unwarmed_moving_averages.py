@@ -77,6 +77,16 @@ def sample_early(generator: Generator, noise: np.ndarray) -> np.ndarray:
     return generator.images(noise)  # Generator(spec, config, sampler_stats="moving")
 
 
+SNIPPET = """
+n = len(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS))
+generator(z, training=True, reuse=True, bn_momentum=0.0)  # G's layers again, momentum=0.0
+recalibrate = tf.group(*tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)[n:])
+# before sampling or saving for sampling: one pass over a large batch of noise
+sess.run(recalibrate, {z: np.random.uniform(-1, 1, [1024, z_dim])})
+images = sess.run(sample, {z: z_grid})  # the sampler (training=False) now uses those statistics
+"""
+
+
 def section(result: Warmup, out: Path) -> Section:
     rows = {f"step {step}: {mode}": result.images[step][mode][:10] for step in result.steps for mode in MODES}
 
@@ -138,7 +148,12 @@ after a few hundred steps is judged on the averages' lag.
 
 ![warm-up]({FIGURE})
 
-**The fix, as code:** recalibrate the statistics before sampling ("precise BN": one training-mode pass
+**The fix, as code** (plain `tf.compat.v1`, to paste):
+
+{code(SNIPPET)}
+
+**The project code that runs the same thing:**
+recalibrate the statistics before sampling ("precise BN": one training-mode pass
 of G with momentum 0 over 1024 noise vectors sets each statistic to that pass's own; the weights are not
 touched), the project's default `--sampler-stats recalibrated` (`common/sampling.py`, `Generator`):
 
