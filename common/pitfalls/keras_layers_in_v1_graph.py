@@ -159,11 +159,12 @@ def measure(runs: Runs) -> KerasInV1:
 
 
 SNIPPET = """
-import os
-os.environ["TF_USE_LEGACY_KERAS"] = "1"  # TF >= 2.16: v1 layers need Keras 2 (pip install tf_keras)
-import tensorflow as tf
-h = tf.compat.v1.layers.batch_normalization(h, training=True)  # its updates go into UPDATE_OPS
-with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
+v1 = tf.compat.v1  # batch norm on v1 variables: its moving-average updates go into UPDATE_OPS
+mean, variance = tf.nn.moments(h, axes=[0, 1, 2])
+moving_mean = v1.get_variable("moving_mean", mean.shape, initializer=v1.zeros_initializer(), trainable=False)
+v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign_sub(moving_mean, (moving_mean - mean) * 0.01))
+h = tf.nn.batch_normalization(h, mean, variance, offset=None, scale=None, variance_epsilon=1e-3)
+with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
     train_op = optimizer.minimize(loss)
 """
 
@@ -238,7 +239,8 @@ which had the UPDATE_OPS mechanism, raises: `{result.tf_layers_error}`.
 
 ![keras in v1]({FIGURE})
 
-**The fix, as code** (plain `tf.compat.v1`, to paste, not run here: the lab's environment has no `tf_keras`):
+**The fix, as code** (plain `tf.compat.v1`, to paste: a batch norm of v1 variables instead of the Keras layer;
+the moving variance is kept the same way):
 
 {code(SNIPPET)}
 
