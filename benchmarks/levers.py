@@ -87,10 +87,11 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("batch 256 (img/s at 4x the batch)", default, batch_size=256),
         Lever("float32 (--precision float32)", default, precision="float32"),
     ]
-    # The two bf16 kernels, each in the other precision and each left out of bf16.
+    # The bf16 kernels, each in the other precision and each left out of bf16.
     float32_kernels = {
         "matmul filter gradients": {"matmul_filter_grad": True},
         "16-bit dropout draws": {"dropout_bits16": True},
+        "leaky ReLU gradient from its output": {"lrelu_grad_from_output": True},
     }
     for name, fields in float32_kernels.items():
         chosen.append(Lever(f"float32, {name}", default, layer_impl=LayerImpl(**fields), precision="float32"))
@@ -99,9 +100,13 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         without = {
             "bf16, Conv2DBackpropFilter filter gradients": {"matmul_filter_grad": False},
             "bf16, float32 dropout uniforms": {"dropout_bits16": False},
-            "bf16 with neither (the grappler rewrite alone)": {
+            "bf16, leaky ReLU gradient from its input (D's first layer unfused)": {
+                "lrelu_grad_from_output": False
+            },
+            "bf16 with none of these (the grappler rewrite alone)": {
                 "matmul_filter_grad": False,
                 "dropout_bits16": False,
+                "lrelu_grad_from_output": False,
             },
         }
         for name, fields in without.items():
