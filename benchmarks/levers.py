@@ -79,6 +79,11 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("batch norm unfused (tf.nn.moments)", default, layer_impl=LayerImpl(fused_batch_norm=False)),
         Lever("dropout as a precomputed mask (opt-in)", default, layer_impl=LayerImpl(mask_dropout=True)),
         Lever("leaky ReLU as max(alpha * x, x)", default, layer_impl=LayerImpl(fused_leaky_relu=False)),
+        Lever(
+            "leaky ReLU gradient from its output: D's conv+bias+ReLU fused (opt-in)",
+            default,
+            layer_impl=LayerImpl(lrelu_grad_from_output=True),
+        ),
         Lever("batch norm and leaky ReLU as before", default, layer_impl=LayerImpl(False, False, False)),
         Lever("threads intra 2, inter 1", replace(default, intra_op_threads=2, inter_op_threads=1)),
         Lever("threads intra 1, inter 2", replace(default, intra_op_threads=1, inter_op_threads=2)),
@@ -91,7 +96,6 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
     float32_kernels = {
         "matmul filter gradients": {"matmul_filter_grad": True},
         "16-bit dropout draws": {"dropout_bits16": True},
-        "leaky ReLU gradient from its output": {"lrelu_grad_from_output": True},
     }
     for name, fields in float32_kernels.items():
         chosen.append(Lever(f"float32, {name}", default, layer_impl=LayerImpl(**fields), precision="float32"))
@@ -100,13 +104,9 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         without = {
             "bf16, Conv2DBackpropFilter filter gradients": {"matmul_filter_grad": False},
             "bf16, float32 dropout uniforms": {"dropout_bits16": False},
-            "bf16, leaky ReLU gradient from its input (D's first layer unfused)": {
-                "lrelu_grad_from_output": False
-            },
-            "bf16 with none of these (the grappler rewrite alone)": {
+            "bf16 with neither (the grappler rewrite alone)": {
                 "matmul_filter_grad": False,
                 "dropout_bits16": False,
-                "lrelu_grad_from_output": False,
             },
         }
         for name, fields in without.items():

@@ -1,7 +1,8 @@
 """Where a training step's time goes: the project's step, traced op by op, accounted to its wall time.
 
     python -m benchmarks.profile [--dataset mnist|cifar] [--precision auto|float32|bfloat16]
-                                 [--filter-grad auto|matmul|native] [--steps N] [--top N]
+                                 [--filter-grad auto|matmul|native] [--impl FIELD=on|off ...]
+                                 [--steps N] [--top N] [--data-dir DIR]
 
 Runs the step `common.train` runs (benchmarks.alternatives.ProjectStep): 3 untimed steps, 10 timed
 (the untraced wall time), then `--steps` more with `RunOptions.FULL_TRACE`. Each traced step is a
@@ -16,6 +17,7 @@ step down, so the traced total is printed beside the untraced time: read the sha
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 import sys
 import time
@@ -186,6 +188,22 @@ def print_table(title: str, table: collections.Counter, top: int) -> None:
     print(f"| **total (the traced step)** | **{total:.1f}** | 100% |\n")
 
 
+IMPL_FIELDS = tuple(field.name for field in dataclasses.fields(LayerImpl))
+
+
+def impl_choices(pairs: Sequence[str]) -> dict[str, bool]:
+    """`--impl mask_dropout=on ...` as LayerImpl keyword arguments (ConfigError for a bad one)."""
+    choices = {}
+    for pair in pairs:
+        field, _, value = pair.partition("=")
+        if field not in IMPL_FIELDS or value not in ("on", "off"):
+            raise ConfigError(
+                f"--impl takes FIELD=on|off with FIELD one of {', '.join(IMPL_FIELDS)}, not {pair!r}"
+            )
+        choices[field] = value == "on"
+    return choices
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m benchmarks.profile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=DATASETS, default="mnist")
@@ -197,14 +215,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--top", type=int, default=20, help="rows of the layer and op-type tables")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="FIELD=on|off",
+        help=f"a common.layers.LayerImpl choice, e.g. mask_dropout=on (fields: {', '.join(IMPL_FIELDS)})",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.top < 1 or args.batch_size < 1:
         parser.error("--steps, --top and --batch-size must be at least 1")
     try:
         images, source = load_images(args.dataset, args.data_dir)
         config = Config(dataset=args.dataset, batch_size=args.batch_size, precision=args.precision).validate()
-        layer_impl = LayerImpl(matmul_filter_grad=FILTER_GRADS[args.filter_grad])
+        layer_impl = LayerImpl(matmul_filter_grad=FILTER_GRADS[args.filter_grad], **impl_choices(args.impl))
         step = ProjectStep(architecture(args.dataset), config, images, layer_impl=layer_impl)
+        step_impl = layer_impl.for_precision(with_precision(config).precision)
     except (ConfigError, DataError) as err:
         print(f"benchmarks.profile: error: {err}", file=sys.stderr)
         return 2
@@ -222,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     traced = sum(result.by_category.values())
     busy = traced - result.by_category[BETWEEN_OPS] - result.by_category[SESSION_CALL]
     print(f"data: {source}; batch {args.batch_size}; {precision}; filter gradients: {args.filter_grad}")
+    print(f"layers: {step_impl}")
     print(f"untraced: {1000 * wall:.1f} ms per step, {args.batch_size / wall:.1f} images/s")
     print(
         f"traced ({args.steps} steps): {traced:.1f} ms per step, {result.ops} ops, "
