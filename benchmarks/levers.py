@@ -96,6 +96,7 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
     float32_kernels = {
         "matmul filter gradients": {"matmul_filter_grad": True},
         "16-bit dropout draws": {"dropout_bits16": True},
+        "leaky ReLU gradient from its output": {"lrelu_grad_from_output": True},
     }
     for name, fields in float32_kernels.items():
         chosen.append(Lever(f"float32, {name}", default, layer_impl=LayerImpl(**fields), precision="float32"))

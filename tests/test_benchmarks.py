@@ -1,5 +1,6 @@
 """The speed levers keep results, and the benchmark harness runs (a tiny smoke test, not a benchmark)."""
 
+import dataclasses
 import json
 import re
 
@@ -184,6 +185,27 @@ def test_bf16_step_is_a_rounding_of_the_float32_step():
     np.testing.assert_allclose([d_loss, d_real, d_fake], expected[[0, 2, 3]], rtol=0.1)
     np.testing.assert_allclose(bf16, bf16_native_filter_grads, rtol=0.05)
     assert np.isfinite(bf16).all()
+
+
+def test_levers_that_keep_the_numbers_keep_them_to_the_bit():
+    """The leaky ReLU gradient from its output in float32, and 16-bit dropout as a mask: the same losses."""
+    images = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+
+    def losses(precision: str, impl: LayerImpl) -> np.ndarray:
+        step = ProjectStep(
+            NOTEBOOK, Config(batch_size=16, seed=5, precision=precision), images, layer_impl=impl
+        )
+        try:
+            return np.array([list(step.step()["losses"]) for _ in range(4)])
+        finally:
+            step.close()
+
+    float32 = losses("float32", LayerImpl())
+    np.testing.assert_array_equal(losses("float32", LayerImpl(lrelu_grad_from_output=True)), float32)
+    bits16 = LayerImpl(dropout_bits16=True)
+    np.testing.assert_array_equal(
+        losses("float32", dataclasses.replace(bits16, mask_dropout=True)), losses("float32", bits16)
+    )
 
 
 def test_cpu_kinds_pick_by_the_richest_flag():
