@@ -16,9 +16,12 @@ from common.config import ConfigError
 from common.pitfalls import (
     bn_momentum,
     captured_before_layers,
+    contrib_batch_norm_defaults,
     d_batch_of_one,
     dropout_at_inference,
+    ema_variables_to_restore,
     frozen_generator_updates,
+    frozen_training_flag,
     in_place_updates,
     keras_layers_in_v1_graph,
     multi_tower_updates,
@@ -59,6 +62,10 @@ PITFALLS: tuple[ModuleType, ...] = (
     bn_momentum,
     d_batch_of_one,
     statistics_of_the_test_batch,
+    # The fourth edition's: contrib's defaults, a weight average restored, a frozen training flag.
+    contrib_batch_norm_defaults,
+    ema_variables_to_restore,
+    frozen_training_flag,
 )
 # Not batch norm (dropout) or not silent (a finalized graph raises): counted apart in the README.
 NOT_SILENT_BATCH_NORM = (dropout_at_inference, sampler_rebuilt_in_loop)
