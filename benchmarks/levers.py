@@ -79,6 +79,11 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("batch norm unfused (tf.nn.moments)", default, layer_impl=LayerImpl(fused_batch_norm=False)),
         Lever("dropout as a precomputed mask (opt-in)", default, layer_impl=LayerImpl(mask_dropout=True)),
         Lever("leaky ReLU as max(alpha * x, x)", default, layer_impl=LayerImpl(fused_leaky_relu=False)),
+        Lever(
+            "leaky ReLU gradient from its output: D's conv+bias+ReLU fused (opt-in)",
+            default,
+            layer_impl=LayerImpl(lrelu_grad_from_output=True),
+        ),
         Lever("batch norm and leaky ReLU as before", default, layer_impl=LayerImpl(False, False, False)),
         Lever("threads intra 2, inter 1", replace(default, intra_op_threads=2, inter_op_threads=1)),
         Lever("threads intra 1, inter 2", replace(default, intra_op_threads=1, inter_op_threads=2)),
@@ -87,7 +92,7 @@ def levers(default: SpeedSettings, bf16: bool) -> list[Lever]:
         Lever("batch 256 (img/s at 4x the batch)", default, batch_size=256),
         Lever("float32 (--precision float32)", default, precision="float32"),
     ]
-    # The two bf16 kernels, each in the other precision and each left out of bf16.
+    # The bf16 kernels, each in the other precision and each left out of bf16.
     float32_kernels = {
         "matmul filter gradients": {"matmul_filter_grad": True},
         "16-bit dropout draws": {"dropout_bits16": True},

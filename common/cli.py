@@ -309,7 +309,7 @@ def command_train(args: argparse.Namespace, module: DatasetModule) -> int:
     if result.best:
         print(
             f"best tracked FID {result.best['fid']:.2f} at step {result.best['step']}, kept in "
-            f"{run.best} (sample it with --checkpoint best)"
+            f"{run.best} (sample, evaluate and export use it unless --checkpoint latest)"
         )
     for stretch in result.collapses:
         print(f"collapse: {stretch.describe()}")

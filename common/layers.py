@@ -47,6 +47,10 @@ class LayerImpl:
     instead of a float32 uniform (32 bits), so Philox draws half as many numbers: the random numbers
     were the largest cost of a bf16 step after the matrix work. Other masks, the same keep probability
     to 2^-16; bf16 already changes the numbers, and its sample quality is measured with this on.
+    lrelu_grad_from_output (None: on in bf16, off in float32): the fused leaky ReLU's gradient reads its
+    output rather than its input (the same values: y > 0 exactly where x > 0), so nothing but the ReLU
+    reads a convolution's BiasAdd and grappler fuses convolution, bias and leaky ReLU into one kernel
+    (D's first layer, which has no batch norm); without it that layer runs max(alpha * x, x).
     """
 
     fused_batch_norm: bool = True
@@ -54,6 +58,7 @@ class LayerImpl:
     fused_leaky_relu: bool = True
     matmul_filter_grad: bool | None = None
     dropout_bits16: bool | None = None
+    lrelu_grad_from_output: bool | None = False
 
     def for_precision(self, precision: str) -> LayerImpl:
         """These choices with the precision-dependent ones made (precision: float32 or bfloat16)."""
@@ -62,6 +67,9 @@ class LayerImpl:
             self,
             matmul_filter_grad=bf16 if self.matmul_filter_grad is None else self.matmul_filter_grad,
             dropout_bits16=bf16 if self.dropout_bits16 is None else self.dropout_bits16,
+            lrelu_grad_from_output=bf16
+            if self.lrelu_grad_from_output is None
+            else self.lrelu_grad_from_output,
         )
 
 
@@ -359,9 +367,24 @@ def lrelu(x: tf.Tensor, alpha: float, impl: LayerImpl = FLOAT32_IMPL) -> tf.Tens
     """Leaky ReLU as the notebook wrote it: max(alpha * x, x) (for 0 <= alpha <= 1)."""
     # Not straight after a BiasAdd: grappler's remapper would fuse Conv2D + BiasAdd + LeakyRelu, find the
     # gradient still reading the BiasAdd, log "remapper failed" and drop all its fusions (TF 2.21).
-    if impl.fused_leaky_relu and 0.0 <= alpha <= 1.0 and x.op.type != "BiasAdd":
-        return tf.nn.leaky_relu(x, alpha)  # one op; equal values and gradients, also at x = 0
-    return tf.maximum(alpha * x, x)
+    with tf.name_scope("lrelu"):  # a scope of its own, so that benchmarks.profile can name its time
+        if impl.fused_leaky_relu and 0.0 <= alpha <= 1.0 and impl.lrelu_grad_from_output:
+            graph = v1.get_default_graph()
+            with graph.gradient_override_map({"LeakyRelu": LEAKY_RELU_GRAD_FROM_OUTPUT}):
+                return tf.nn.leaky_relu(x, alpha)
+        if impl.fused_leaky_relu and 0.0 <= alpha <= 1.0 and x.op.type != "BiasAdd":
+            return tf.nn.leaky_relu(x, alpha)  # one op; equal values and gradients, also at x = 0
+        return tf.maximum(alpha * x, x)
+
+
+LEAKY_RELU_GRAD_FROM_OUTPUT = "LeakyReluGradFromOutput"
+
+
+@tf.RegisterGradient(LEAKY_RELU_GRAD_FROM_OUTPUT)
+def _leaky_relu_grad_from_output(op: tf.Operation, grad: tf.Tensor) -> tf.Tensor:
+    # LeakyReluGrad passes grad where its `features` are > 0, else alpha * grad. For 0 <= alpha <= 1 the
+    # output is > 0 exactly where the input is, so the output serves as `features`, value for value.
+    return tf.raw_ops.LeakyReluGrad(gradients=grad, features=op.outputs[0], alpha=op.get_attr("alpha"))
 
 
 class SeedStream:
@@ -388,34 +411,39 @@ def dropout(
     impl: LayerImpl = FLOAT32_IMPL,
 ) -> tf.Tensor:
     """Dropout whose mask comes from `seeds`; active=False (inference) or keep_prob >= 1 is the identity."""
-    if active is False or keep_prob >= 1.0:
-        return x
-    if seeds is None:
-        raise ValueError("active dropout needs a SeedStream")
-    rate = 1.0 - keep_prob
-    if impl.dropout_bits16:
-        # Two 16-bit draws from each uint32 Philox output; keep where the draw is >= rate * 2^16.
-        size = tf.size(x)
-        words = tf.random.stateless_uniform(
-            [(size + 1) // 2], seed=seeds(), minval=None, maxval=None, dtype=tf.uint32
-        )
-        draws = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size]
-        threshold = tf.constant(round(rate * 2**16), tf.uint16)
-        keep = tf.reshape(draws, tf.shape(x)) >= threshold
-        dropped = tf.where(keep, x * tf.constant(1.0 / keep_prob, x.dtype), tf.zeros_like(x))
-        dropped.set_shape(x.shape)
-    elif impl.mask_dropout:
-        # stateless_dropout's uniforms and threshold, as a {0, 1/keep_prob} mask: one multiply forward and
-        # one backward instead of a scale, a select and their gradients. The same values for finite x.
-        uniform = tf.random.stateless_uniform(tf.shape(x), seed=seeds(), dtype=x.dtype)
-        mask = tf.cast(uniform >= rate, x.dtype) * tf.constant(1.0 / (1.0 - rate), x.dtype)
-        dropped = x * mask
-        dropped.set_shape(x.shape)  # a mask of dynamic shape would blur size-1 dimensions
-    else:
-        dropped = tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seeds())
-    if active is True:
-        return dropped
-    return tf.cond(active, lambda: dropped, lambda: x)
+    with tf.name_scope("dropout"):  # a scope of its own, so that benchmarks.profile can name its time
+        if active is False or keep_prob >= 1.0:
+            return x
+        if seeds is None:
+            raise ValueError("active dropout needs a SeedStream")
+        rate = 1.0 - keep_prob
+        if impl.dropout_bits16:
+            # Two 16-bit draws from each uint32 Philox output; keep where the draw is >= rate * 2^16.
+            size = tf.size(x)
+            words = tf.random.stateless_uniform(
+                [(size + 1) // 2], seed=seeds(), minval=None, maxval=None, dtype=tf.uint32
+            )
+            draws = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size]
+            threshold = tf.constant(round(rate * 2**16), tf.uint16)
+            keep = tf.reshape(draws, tf.shape(x)) >= threshold
+            if impl.mask_dropout:  # one multiply forward and one backward (values as below, -0.0 aside)
+                mask = tf.where(keep, tf.constant(1.0 / keep_prob, x.dtype), tf.constant(0.0, x.dtype))
+                dropped = x * mask
+            else:
+                dropped = tf.where(keep, x * tf.constant(1.0 / keep_prob, x.dtype), tf.zeros_like(x))
+            dropped.set_shape(x.shape)
+        elif impl.mask_dropout:
+            # stateless_dropout's uniforms and threshold, as a {0, 1/keep_prob} mask: one multiply forward and
+            # one backward instead of a scale, a select and their gradients. The same values for finite x.
+            uniform = tf.random.stateless_uniform(tf.shape(x), seed=seeds(), dtype=x.dtype)
+            mask = tf.cast(uniform >= rate, x.dtype) * tf.constant(1.0 / (1.0 - rate), x.dtype)
+            dropped = x * mask
+            dropped.set_shape(x.shape)  # a mask of dynamic shape would blur size-1 dimensions
+        else:
+            dropped = tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seeds())
+        if active is True:
+            return dropped
+        return tf.cond(active, lambda: dropped, lambda: x)
 
 
 class Layers:

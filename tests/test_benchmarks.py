@@ -285,16 +285,55 @@ def test_pytorch_row_runs_or_says_how_to_get_it(tmp_path, capsys):
         assert float(rows[0].split(" | ")[1]) > 0
 
 
-def test_profile_smoke(tmp_path, capsys):
+def _tables(out: str) -> dict[str, list[tuple[str, float]]]:
+    """benchmarks.profile's markdown tables: title -> rows (name, ms), the total row last."""
+    tables = {}
+    for block in out.split("\n\n"):
+        lines = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+        if len(lines) > 1:
+            rows = [line.split(" | ") for line in lines[1:]]
+            tables[lines[0].split(" | ")[0][2:]] = [
+                (r[0][2:].strip("*"), float(r[1].strip("*"))) for r in rows
+            ]
+    return tables
+
+
+def test_profile_accounts_for_the_step_and_its_kernels(tmp_path, capsys):
     from benchmarks import profile
 
     argv = ["--steps", "1", "--top", "500", "--batch-size", "16", "--data-dir", str(tmp_path)]
     assert profile.main([*argv, "--precision", "float32", "--filter-grad", "matmul"]) == 0
-    types_table = capsys.readouterr().out.split("| op |")[0]
-    lines = [line for line in types_table.splitlines() if line.startswith("| ") and "op type" not in line]
-    op_types = [line.split(" | ")[0][2:] for line in lines]
-    assert any("MatMul" in t for t in op_types) and any("Conv2D" in t for t in op_types)
-    assert not any("BackpropFilter" in t for t in op_types)  # every kernel gradient is a matrix product
+    tables = _tables(capsys.readouterr().out)
+    assert set(tables) == {"where the step's wall time goes", "layer", "op type (kernel)"}
+    totals = set()
+    for rows in tables.values():
+        *parts, (total_name, total) = rows
+        assert total_name.startswith("total") and sum(ms for _, ms in parts) == pytest.approx(
+            total, abs=0.1 * len(parts)
+        )
+        totals.add(total)
+    assert len(totals) == 1  # three ways of splitting the same traced step
+    categories = dict(tables["where the step's wall time goes"])
+    assert (
+        categories["matrix work (convolutions, matrix products)"] > 0
+        and categories["dropout (random bits, masks)"] > 0
+    )
+    kernels = [name for name, _ in tables["op type (kernel)"]]
+    assert any("MatMul" in t for t in kernels) and any("Conv2D" in t for t in kernels)
+    assert not any("BackpropFilter" in t for t in kernels)  # every kernel gradient is a matrix product
+    assert {"generator/conv_transpose2", "discriminator/conv1", "generator/dropout"} <= dict(
+        tables["layer"]
+    ).keys()
+    assert profile.main([*argv, "--impl", "mask_dropout=maybe"]) == 2
+
+
+def test_profile_wall_shares_split_overlaps_and_count_gaps():
+    from benchmarks.profile import OpRun, wall_shares
+
+    runs = [OpRun("a", "A", 0, 10), OpRun("b", "B", 5, 10), OpRun("c", "C", 20, 5), OpRun("d", "Const", 7, 0)]
+    share, idle, span = wall_shares(runs)
+    assert share == [7.5, 7.5, 5.0, 0.0] and idle == 5 and span == 25
+    assert sum(share) + idle == span
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="the bf16 peer rows run only on a CPU with native bf16")

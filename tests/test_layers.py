@@ -135,11 +135,15 @@ def test_batch_norm_with_a_training_tensor():
         np.testing.assert_allclose(sess.run(mean), [1.0, 1.5, 2.0])
 
 
-@pytest.mark.parametrize("bits16", [False, True], ids=["float32 uniforms", "16-bit draws"])
+@pytest.mark.parametrize(
+    "bits16, mask",
+    [(False, False), (True, False), (True, True)],
+    ids=["float32 uniforms", "16-bit draws", "16-bit mask"],
+)
 @pytest.mark.parametrize("keep_prob", [0.8, 0.3])
-def test_dropout_is_seeded_and_inactive_at_inference(bits16, keep_prob):
+def test_dropout_is_seeded_and_inactive_at_inference(bits16, mask, keep_prob):
     graph = tf.Graph()
-    impl = LayerImpl(dropout_bits16=bits16)
+    impl = LayerImpl(dropout_bits16=bits16, mask_dropout=mask)
     with graph.as_default():
         x = tf.ones([1000, 101])  # an odd number of elements: the 16-bit draws come in pairs
         seed = v1.placeholder(tf.int64, [2])
@@ -167,6 +171,41 @@ def test_lrelu():
     with graph.as_default():
         y = lrelu(tf.constant([-2.0, 0.0, 3.0]), 0.01)
     np.testing.assert_allclose(run(graph, y, init=False), [-0.02, 0.0, 3.0])
+
+
+def test_16_bit_dropout_as_a_mask_gives_the_selects_values_and_gradients():
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.random.stateless_normal([64, 7, 7, 32], seed=[3, 4])
+        seed = tf.constant([5, 6], tf.int64)
+        outputs = []
+        for mask in (False, True):
+            y = dropout(x, 0.8, SeedStream(seed), impl=LayerImpl(dropout_bits16=True, mask_dropout=mask))
+            outputs += [y, tf.gradients(tf.reduce_sum(y * x), x)[0]]
+    select, select_grad, masked, masked_grad = run(graph, outputs, init=False)
+    np.testing.assert_array_equal(masked, select)  # equal as numbers: a dropped negative is -0.0 here
+    np.testing.assert_array_equal(masked_grad, select_grad)
+
+
+def test_leaky_relu_gradient_from_its_output_equals_the_gradient_from_its_input():
+    # The same values, to the bit, in float32; and the gradient no longer reads the BiasAdd, which is
+    # what lets grappler fuse a convolution, its bias and the leaky ReLU (D's first layer).
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.random.stateless_normal([16, 8, 8, 3], seed=[1, 2])
+        values = []
+        for from_output in (False, True):
+            with v1.variable_scope("net", reuse=from_output):  # the same kernel both times
+                pre = conv2d(x, 8, 3, strides=2, padding="same", name="conv")
+                y = lrelu(pre, 0.2, LayerImpl(lrelu_grad_from_output=from_output))
+            (kernel,) = [v for v in v1.trainable_variables() if v.name == "net/conv/kernel:0"]
+            values.append([y, *tf.gradients(tf.reduce_sum(y * y), [x, kernel])])
+        assert pre.op.type == "BiasAdd" and y.op.type == "LeakyRelu"
+        readers = {op.type for op in graph.get_operations() if pre in op.inputs}
+    assert readers == {"LeakyRelu"}  # only the ReLU reads the BiasAdd: nothing blocks the fusion
+    from_input, from_output = run(graph, values)
+    for a, b in zip(from_input, from_output, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_two_calls_in_one_pass_update_the_moving_mean_in_call_order():
