@@ -40,7 +40,7 @@ def measured(runs):
 
 def test_one_module_per_pitfall_with_its_variants():
     names = [pitfall_name(pitfall) for pitfall in PITFALLS]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 21
     # The warm-up comes first: every later comparison of samples depends on it.
     assert names[0] == "unwarmed_moving_averages"
     assert [variant.name for variant in variants()] == [
@@ -53,6 +53,8 @@ def test_one_module_per_pitfall_with_its_variants():
         "training_placeholder",
         "training_false_in_training",
         "concat_d",
+        "contrib_defaults",
+        "weight_average",
     ]
     fields = {field.name for field in dataclasses.fields(harness.LabSize)}
     assert all(variant.steps in fields for variant in variants())
@@ -239,7 +241,7 @@ def test_report_has_a_section_and_a_figure_per_pitfall(tmp_path, runs, measured)
     # Every verdict in words: each comparison section says better / worse / the same in bold.
     for part in text.split("\n## ")[1:]:
         number = int(part.split(".", 1)[0])
-        if number in (4, 5, 6, 8, 9, 11, 12, 16, 17, 18):
+        if number in (4, 5, 6, 8, 9, 11, 12, 16, 17, 18, 19, 20, 21):
             assert re.search(r"\*\*[^*]*(better|worse|the same)[^*]*\*\*", part), part.splitlines()[0]
     # The code that ran: the variants' own source, each the one line that differs from model_opt.
     assert "update_ops=lambda tower, network, config: []" in text
@@ -298,7 +300,7 @@ def test_the_labs_step_is_the_model_files_step_op_for_op(quirks):
 
 
 def test_only_runs_the_named_sections_and_the_runs_they_need(tmp_path, mnist_dir, capsys, monkeypatch):
-    from common.pitfalls import cli, in_place_updates, separate_vs_concat_d
+    from common.pitfalls import cli, ema_variables_to_restore, in_place_updates, separate_vs_concat_d
 
     trained = {}
     real_train = cli.train_variants
@@ -311,16 +313,19 @@ def test_only_runs_the_named_sections_and_the_runs_they_need(tmp_path, mnist_dir
     monkeypatch.setattr(cli, "train_variants", spy)
     out = tmp_path / "lab"
     argv = ["--out", str(out), "--quick", "--data-dir", mnist_dir, "--no-progress"]
-    assert main([*argv, "--only", "6", "separate_vs_concat_d"]) == 0
+    assert main([*argv, "--only", "6", "separate_vs_concat_d", "20"]) == 0
     printed = capsys.readouterr().out
-    assert "2 section(s)" in printed and "training steps" in printed and "idle cores" in printed
-    # Section 6's variant and section 12's, nothing else; the fixed run as long as they need (half_steps).
-    assert trained == {"variants": ["in_place_updates", "concat_d"], "fixed_steps": SIZE.half_steps}
+    assert "3 section(s)" in printed and "training steps" in printed and "idle cores" in printed
+    # Sections 6, 12 and 20's variants, nothing else; the fixed run as long as they need (half_steps).
+    assert trained == {
+        "variants": ["in_place_updates", "concat_d", "weight_average"],
+        "fixed_steps": SIZE.half_steps,
+    }
     text = (out / "report.md").read_text()
     titles = [line.split(".")[0] for line in text.splitlines() if line.startswith("## ")]
-    assert titles == ["## 6", "## 12"]  # the full report's numbers
+    assert titles == ["## 6", "## 12", "## 20"]  # the full report's numbers
     assert sorted(path.name for path in out.glob("*.png")) == sorted(
-        [in_place_updates.FIGURE, separate_vs_concat_d.FIGURE]
+        [in_place_updates.FIGURE, separate_vs_concat_d.FIGURE, ema_variables_to_restore.FIGURE]
     )
     assert str(tmp_path) not in text and mnist_dir not in text  # no path of the machine
 
@@ -395,3 +400,66 @@ def test_d_batch_of_one_and_test_batch_statistics(measured):
     assert all(score.n == SIZE.eval_samples for score in d.scores.values())
     batch = measured["statistics_of_the_test_batch"]
     assert all(len(ways) == 5 for ways in batch.quality.values())
+
+
+def test_only_estimates_every_section_under_five_minutes_on_two_idle_cores():
+    from common.pitfalls.cli import estimate_seconds
+
+    size = harness.lab_size()  # the default size, as the report is made
+    for pitfall in PITFALLS:
+        assert estimate_seconds(size, (pitfall,), seeds=3) < 300, pitfall_name(pitfall)
+    assert estimate_seconds(size, PITFALLS, seeds=3) > 600  # the full run: not a trivial bound
+
+
+def test_training_left_out_is_the_training_false_graph():
+    """tf.layers' default (training=False): a tower whose layers are called without `training=` is the
+    training=False tower op for op, so section 11's numbers are that default's."""
+    from common.config import Config
+    from common.pitfalls import training_false_in_training as section
+    from common.pitfalls.notebook_step import model_loss
+
+    config = Config(batch_size=8)
+    count, same = section.default_is_false(NOTEBOOK, config)
+    assert same and count > 500
+    # and not the training=True tower's (the test can fail)
+    left_out = section.graph_ops(NOTEBOOK, config, section.tower_with_training_left_out)
+    assert left_out != section.graph_ops(NOTEBOOK, config, model_loss)
+
+
+def test_contrib_defaults_hold_gamma_and_are_judged_over_seeds(measured):
+    result = measured["contrib_batch_norm_defaults"]
+    assert result.gamma_change == 0.0  # scale=False: no gamma learnt
+    # the 3 batch norms of G and the 2 of D lose their gamma
+    assert result.trainable["fixed"] - result.trainable["contrib_defaults"] == 5
+    for seeds in (result.scale_seeds, result.sampled_seeds):
+        assert all(len(values) == 3 for values in seeds.values())
+    # as sampled, contrib's side uses its own (decay 0.999) moving averages, not the recalibrated ones
+    assert result.sampled_seeds["contrib_defaults"][0] == result.quality["contrib_defaults"]["moving"]
+    assert result.scale_seeds["contrib_defaults"][0] == result.quality["contrib_defaults"]["recalibrated"]
+
+
+def test_variables_to_restore_takes_weights_from_the_average_and_statistics_raw(measured):
+    result = measured["ema_variables_to_restore"]
+    assert result.raw_vs_fixed < 1e-5  # the average never touches training
+    plain = result.from_average["Saver() (raw weights)"]
+    default = result.from_average["variables_to_restore()"]
+    everything = result.from_average["variables_to_restore(all G variables)"]
+    assert plain[1:] == (0, 0)
+    assert default[0] == 20 and default[1:] == (14, 0)  # G: 14 weights averaged, 6 statistics raw
+    assert everything[1:] == (20, 6)
+    quality = result.quality
+    assert quality["variables_to_restore()"]["recalibrated"].fid == pytest.approx(
+        quality["variables_to_restore(all G variables)"]["recalibrated"].fid, rel=1e-3
+    )
+
+
+def test_a_frozen_flag_left_at_true_uses_each_requests_batch_statistics(measured):
+    from common.pitfalls.frozen_training_flag import WAYS, uses
+
+    result = measured["frozen_training_flag"]
+    assert result.flag_exported == {"flag": True, "fix": False}
+    by_way = [uses(result.matches[label]) for label, *_ in WAYS]
+    assert by_way[0] == "batch statistics"
+    assert by_way[2] == "moving averages"
+    assert by_way[3] == "recalibrated statistics"
+    assert all(quality.n == SIZE.eval_samples for quality in result.quality.values())

@@ -55,9 +55,11 @@ def run_pitfalls(runs: Runs, progress: bool, pitfalls: Sequence[ModuleType] = PI
 
 
 # Seconds per training step of batch 32 on 2 idle cores (the fixed step's median, docs/pitfalls: ~0.19 s,
-# plus reading the moving statistics), and per section for its probes and evaluator passes (n = 2000).
+# plus reading the moving statistics), per section for its probes and evaluator passes (n = 2000), and
+# once for starting: TensorFlow, the data, the cached classifier, the evaluator's reference features.
 SECONDS_PER_STEP_32 = 0.21
 SECONDS_PER_SECTION = 15.0
+SECONDS_TO_START = 30.0
 
 
 def training_steps(size: LabSize, pitfalls: Sequence[ModuleType], seeds: int) -> int:
@@ -70,11 +72,17 @@ def training_steps(size: LabSize, pitfalls: Sequence[ModuleType], seeds: int) ->
     return steps + (seeds - 1) * sum(length * len({"fixed", *names}) for length, names in seeded.items())
 
 
+def estimate_seconds(size: LabSize, pitfalls: Sequence[ModuleType], seeds: int) -> float:
+    """Seconds a run of these sections takes on 2 idle cores, the classifier cached."""
+    per_step = SECONDS_PER_STEP_32 * max(size.batch_size, 8) / 32
+    evaluations = len(pitfalls) * SECONDS_PER_SECTION * size.eval_samples / 2000
+    return SECONDS_TO_START + training_steps(size, pitfalls, seeds) * per_step + evaluations
+
+
 def estimate(size: LabSize, pitfalls: Sequence[ModuleType], seeds: int) -> str:
     """What a run of these sections costs, said before it starts."""
     steps = training_steps(size, pitfalls, seeds)
-    per_step = SECONDS_PER_STEP_32 * max(size.batch_size, 8) / 32
-    seconds = steps * per_step + len(pitfalls) * SECONDS_PER_SECTION * size.eval_samples / 2000
+    seconds = estimate_seconds(size, pitfalls, seeds)
     load = os.getloadavg()[0]
     return (
         f"{len(pitfalls)} section(s), {steps} training steps of batch {size.batch_size}: about "

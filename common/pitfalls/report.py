@@ -16,9 +16,12 @@ from common.config import ConfigError
 from common.pitfalls import (
     bn_momentum,
     captured_before_layers,
+    contrib_batch_norm_defaults,
     d_batch_of_one,
     dropout_at_inference,
+    ema_variables_to_restore,
     frozen_generator_updates,
+    frozen_training_flag,
     in_place_updates,
     keras_layers_in_v1_graph,
     multi_tower_updates,
@@ -59,6 +62,10 @@ PITFALLS: tuple[ModuleType, ...] = (
     bn_momentum,
     d_batch_of_one,
     statistics_of_the_test_batch,
+    # The fourth edition's: contrib's defaults, a weight average restored, a frozen training flag.
+    contrib_batch_norm_defaults,
+    ema_variables_to_restore,
+    frozen_training_flag,
 )
 # Not batch norm (dropout) or not silent (a finalized graph raises): counted apart in the README.
 NOT_SILENT_BATCH_NORM = (dropout_at_inference, sampler_rebuilt_in_loop)
@@ -158,14 +165,22 @@ formatted from that run, and the code that ran is shown from the repository (one
 test images, beside the real-vs-real floor (FID {quality.floor.fid:.1f}, KID
 {quality.floor.kid:.1f} ± {quality.floor.kid_stderr:.1f}) and uniform noise (FID
 {quality.noise_ceiling.fid:.1f}) at the same n: a reference, not a ceiling, since a generator can score
-worse than noise. The moving averages lag for hundreds of steps (section 1: at these budgets the fixed
-run's moving-average samples are not warmed up), so **every verdict (better / worse / the same) judges
-both sides with recalibrated statistics** (one training-mode pass over 1024 noise vectors sets the batch
-norm statistics: `common.sampling.Generator(sampler_stats="recalibrated")`, what the weights can do); the
-moving-average numbers are shown beside them as what a checkpoint samples. Where the two sides share one
-training path (the same weights), the verdict counts the evaluator's sampling noise (KID, 10 blocks, two
-standard errors); where their weights differ, it comes from the spread over {about.get("seeds", 1)} seeds
-(mean ± sd of FID, the difference against twice its standard error). Pixel statistics (8-bit level
+worse than noise.
+
+**The warm-up rule.** A moving average with momentum m keeps a share m^t of its initial value after t
+updates and trails the weights by about 1 / (1 - m) steps (section 1: at these budgets the fixed run's
+moving-average samples are not warmed up, and the variants run {size.half_steps} steps, where 0.99^t is
+{0.99**size.half_steps:.2f}). So **no verdict (better / worse / the same) has an unwarmed moving-average
+sample set as its baseline**: the baseline side is always judged with recalibrated statistics (one
+training-mode pass over 1024 noise vectors sets the batch norm statistics:
+`common.sampling.Generator(sampler_stats="recalibrated")`, what the weights can do). The side under test
+is judged recalibrated too, unless the pitfall *is* the statistics it samples with (training=False towers,
+contrib's decay, a restored weight average, an exported flag): then it is judged as its sampler samples it,
+and the section says so. Moving-average numbers are shown beside the others as what a checkpoint samples.
+Where the two sides share one training path (the same weights), the verdict counts the evaluator's
+sampling noise (KID, 10 blocks, two standard errors); where their weights differ, it comes from the spread
+over {about.get("seeds", 1)} seeds at {size.half_steps} steps (mean ± sd of FID, the difference against
+twice its standard error). Pixel statistics (8-bit level
 differences on the same z) are used only for claims about pixels.
 
 {summary}

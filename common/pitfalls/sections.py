@@ -61,11 +61,13 @@ def _save(fig, path: Path) -> None:
 def grids_figure(path: Path, panels: Mapping[str, np.ndarray], title: str, columns: int = 8) -> None:
     """Sample grids side by side, one titled panel each (at most 32 images per panel)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.9))
     for ax, (label, images) in zip(np.atleast_1d(axes), panels.items(), strict=True):
         show_grid(ax, images[:32], columns)
-        ax.set_title(label, fontsize=9)
+        # Wrapped to the panel's width: a long label (setting and FID) would run into its neighbour's.
+        ax.set_title(textwrap.fill(label, 36), fontsize=9)
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     _save(fig, path)
 
 

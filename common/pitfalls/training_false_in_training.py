@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from common.architecture import ArchSpec, Network
 from common.config import Config
-from common.layers import FLOAT32_IMPL, LayerImpl
+from common.layers import FLOAT32_IMPL, LayerImpl, Layers
 from common.pitfalls.harness import (
     Quality,
     Runs,
@@ -23,7 +23,7 @@ from common.pitfalls.harness import (
     late_means,
     moving_change,
 )
-from common.pitfalls.notebook_step import model_loss, model_opt, with_networks
+from common.pitfalls.notebook_step import model_inputs, model_loss, model_opt, with_networks
 from common.pitfalls.sections import (
     Section,
     code,
@@ -70,6 +70,56 @@ def tower_in_inference_mode(
     return model_loss(spec, config, inputs, scope, stream, reuse, noise, impl)
 
 
+# What TF 1.x's tf.compat.v1.layers.batch_normalization(inputs, ..., training=False, ...) and
+# tf.compat.v1.layers.dropout(inputs, rate=0.5, ..., training=False) take when `training=` is left out.
+TF_LAYERS_DEFAULT_TRAINING = False
+
+
+class TrainingLeftOut(Layers):
+    """The project's layers called as `tf.layers.batch_normalization(h)` is called with `training=` left
+    out: whatever the network passes, each layer gets tf.layers' default (False)."""
+
+    def batch_norm(
+        self, x: tf.Tensor, training: object, name: str, momentum: float = 0.99, epsilon: float = 1e-3
+    ) -> tf.Tensor:
+        return super().batch_norm(x, TF_LAYERS_DEFAULT_TRAINING, name, momentum, epsilon)
+
+    def dropout(self, x: tf.Tensor, keep_prob: float, active: object = True) -> tf.Tensor:
+        return super().dropout(x, keep_prob, TF_LAYERS_DEFAULT_TRAINING)
+
+
+def tower_with_training_left_out(
+    spec: ArchSpec,
+    config: Config,
+    inputs: Inputs,
+    scope: str,
+    stream: int,
+    reuse: bool,
+    noise: tf.Tensor | None = None,
+    impl: LayerImpl = FLOAT32_IMPL,
+) -> Tower:
+    """The project's forward pass with every layer's `training` left at tf.layers' default: the usual way
+    into this section (a training tower whose batch norms were never told they are training)."""
+
+    def left_out(network: Network) -> Network:
+        return lambda tensor, training, config, layers: network(
+            tensor, training, config, TrainingLeftOut(layers.impl, layers.seeds, layers.spectral_norm)
+        )
+
+    spec = with_networks(spec, generator=left_out(spec.generator), discriminator=left_out(spec.discriminator))
+    return model_loss(spec, config, inputs, scope, stream, reuse, noise, impl)
+
+
+def graph_ops(spec: ArchSpec, config: Config, tower) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Every op (name, type, inputs) of the project's step built on `tower`, in a graph of its own."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.set_random_seed(config.seed)
+        inputs = model_inputs(spec.image_shape, 64, config, spec.g_noise_batches)
+        model_opt(spec, config, inputs, total_steps=1, tower=tower)
+    return [(op.name, op.type, tuple(i.name for i in op.inputs)) for op in graph.get_operations()]
+
+
 def training_false_in_training(spec: ArchSpec, config: Config, inputs: Inputs) -> TrainGraph:
     """The project's step and per-network update ops, on towers built with training=False."""
     return model_opt(spec, config, inputs, total_steps=1, tower=tower_in_inference_mode)
@@ -94,6 +144,7 @@ class TrainingFalse(NamedTuple):
     table: str
     note: str
     seeds: dict[str, list[Quality]]  # run -> numbers per seed, each side sampled as JUDGED says
+    default_ops: tuple[int, bool]  # ops of the step with `training=` left out; the same as training=False?
 
 
 def measure(runs: Runs) -> TrainingFalse:
@@ -122,7 +173,15 @@ def measure(runs: Runs) -> TrainingFalse:
         ),
         quality_note(runs.evaluator),
         runs.over_seeds(RUNS, steps, JUDGED),
+        default_is_false(runs.spec, runs.config),
     )
+
+
+def default_is_false(spec: ArchSpec, config: Config) -> tuple[int, bool]:
+    """The step with every layer's `training` left out against the step on training=False towers:
+    (ops, whether the two graphs are the same op for op)."""
+    left_out = graph_ops(spec, config, tower_with_training_left_out)
+    return len(left_out), left_out == graph_ops(spec, config, tower_in_inference_mode)
 
 
 LABELS = {"fixed": "training=True (fixed)", "training_false_in_training": "training=False"}
@@ -152,8 +211,16 @@ def section(result: TrainingFalse, out: Path) -> Section:
 **Symptom.** Training runs, losses look plausible, and nothing complains; the moving statistics never
 move from 0 and 1.
 
-**Cause.** The usual way in: `tf.compat.v1.layers.batch_normalization(x)` (and the Keras layer called
-without `training`) defaults to `training=False`, so a call that leaves the argument out is this run.
+**Cause.** The usual way in: `tf.compat.v1.layers.batch_normalization(x)` and `tf.compat.v1.layers.dropout(x)`
+default to `training=False` (TF 1.x; with Keras 3 installed the first raises, see section 7), and a Keras
+layer called without `training` outside `fit` runs in inference mode: a call that leaves the argument
+out is this run. Measured: the step built with `training=` left out of every layer call
+(`TrainingLeftOut`, tf.layers' default False) is the step on training=False towers op for op
+({result.default_ops[0]} ops, the same graph: **{"yes" if result.default_ops[1] else "no"}**), so every
+number below is that default's:
+
+{code(source(TrainingLeftOut, tower_with_training_left_out))}
+
 With `training=False` in the training towers, every batch norm uses its moving statistics,
 which start at mean 0 and variance 1, and adds no update ops, so they stay there: batch norm becomes a
 fixed per-channel scale and shift (`gamma * x / sqrt(1 + eps) + beta`), and the networks train *without*
