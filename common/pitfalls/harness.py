@@ -73,11 +73,12 @@ def lab_size(steps: int | None = None, quick: bool = False) -> LabSize:
         plan = TrainingPlan(epochs=1, limit=6000)
         return LabSize(length, 8, 512, 64, 16, 8, 3, 2, max(length // 3, 1), max(length // 2, 1), plan)
     length = steps or 500
-    # A third of the run for the variants and their seeds: `--only` of a seeded section (three seeds of two
-    # paths) stays under five minutes on 2 idle cores; every verdict there is judged recalibrated.
+    # A quarter of the run for the variants and their seeds: `--only` of a seeded section (three seeds of
+    # two paths) stays under five minutes on 2 idle cores (at a third, 166 steps, sections 5 and 12 took
+    # 320 s on a 2-core Xeon); every verdict there is judged recalibrated.
     # n = 2000: the real floor is FID ~3 and KID's standard error ~1e-3 there (docs/quality.md), small
     # against the differences the report draws conclusions from; 2000 images cost a few seconds each.
-    return LabSize(length, 32, 60000, 2000, 64, 56, 30, 3, min(length, 100), max(length // 3, 1), None)
+    return LabSize(length, 32, 60000, 2000, 64, 56, 30, 3, min(length, 100), max(length // 4, 1), None)
 
 
 def lab_config(size: LabSize, seed: int) -> Config:
