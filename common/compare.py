@@ -1,9 +1,11 @@
 """`python -m common.compare RUN_A RUN_B [...] --out DIR`: put finished runs side by side.
 
-Writes DIR/report.md and its figures (losses.png, probabilities.png, samples.png and, when the runs were
-evaluated during training, quality.png). Every number is read from the runs' own files: config.json
-(settings, architecture, parameter and FLOP counts), history.csv (losses, D outputs, speed, and the
-evaluator's columns when present), samples/ (the final grid) and eval.json (written by the evaluator).
+Writes DIR/report.md (or --report FILE) and its figures (losses.png, probabilities.png, samples.png
+and, when the runs were evaluated during training, quality.png). Every number is read from the runs'
+own files: config.json (settings, architecture, parameter and FLOP counts), history.csv (losses,
+D outputs, speed, and the evaluator's columns when present), samples/ (the final grid) and eval.json
+(written by the evaluator). Runs that repeat one setting over seeds open the report with an answer
+and mean ± sd tables.
 
 The command line only: common/report_runs.py reads the runs, common/report.py writes the report with
 the tables of common/report_tables.py and the figures of common/report_figures.py.
@@ -34,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (one or more)")
     parser.add_argument("--out", required=True, help="folder for report.md and its figures")
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write the report here instead of OUT/report.md (its figure links point into OUT)",
+    )
     return parser
 
 
@@ -45,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out)
         check_writable_dir(out)  # before reading anything: a bad --out is the cheapest error to report
         runs = read_runs(args.runs)
-        report = write_report(runs, out, " ".join(["python -m common.compare", *argv]))
+        path = Path(args.report) if args.report else None
+        report = write_report(runs, out, " ".join(["python -m common.compare", *argv]), path)
         print(f"wrote {report.path} and {len(report.figures)} figures ({len(runs)} runs)")
         return 0
 

@@ -4,12 +4,14 @@ figures (common/report_figures.py), of runs read by common/report_runs.py.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from common.report_figures import plot_losses, plot_probabilities, plot_quality, plot_samples
+from common.report_figures import plot_distance, plot_losses, plot_probabilities, plot_quality, plot_samples
 from common.report_runs import EVAL_FILE, Run
+from common.report_seeds import group_runs, repeated, seeds_section, tracking
 from common.report_tables import TABLES, markdown_table
 from common.rundir import atomic_write_bytes, check_writable_dir
 
@@ -26,8 +28,17 @@ def history_eval_keys(runs: Sequence[Run]) -> list[str]:
     return keys
 
 
-def write_report(runs: Sequence[Run], out: Path, command: str) -> Report:
+def link(figure: Path, report: Path) -> str:
+    """The figure's path as the report's markdown links it: relative to the report's folder."""
+    return Path(os.path.relpath(figure, report.parent)).as_posix()
+
+
+def write_report(runs: Sequence[Run], out: Path, command: str, report: Path | None = None) -> Report:
+    """The report at `report` (default OUT/report.md), its figures in OUT. Runs that repeat a setting over
+    seeds open it with the answer and the seed tables (common/report_seeds.py)."""
     check_writable_dir(out)
+    report = report or out / "report.md"
+    check_writable_dir(report.parent)
     out.mkdir(parents=True, exist_ok=True)
     figures = [
         ("Losses", "losses.png", plot_losses),
@@ -39,21 +50,30 @@ def write_report(runs: Sequence[Run], out: Path, command: str) -> Report:
         figures.append(
             ("Sample quality during training", "quality.png", lambda r, p: plot_quality(r, quality_keys, p))
         )
+    over_seeds = repeated(runs)
+    if over_seeds and any(tracking(run) for run in runs):
+        figures.insert(0, ("Distance from the real data during training", "distance.png", plot_distance))
     for _, name, plot in figures:
         plot(runs, out / name)
 
+    title = " vs ".join(g.label for g in group_runs(runs)) if over_seeds else "Comparison of runs"
     lines = [
-        "# Comparison of runs",
+        f"# {title}",
         "",
         f"Made by `{command}`. Every number below is read from the runs' files.",
         "",
     ]
+    if over_seeds:
+        lines += seeds_section(runs)
+        if figures[0][1] == "distance.png":
+            lines += ["", f"![distance]({link(out / 'distance.png', report)})", ""]
+        lines += ["## Each run's files", ""]
     for run in runs:
         grid = run.final_grid
         grid_text = f"{grid.name}" if grid else "none"
         evaluation = EVAL_FILE if run.evaluation is not None else f"no {EVAL_FILE}"
         lines.append(
-            f"- **{run.label}**: `{run.run.path}` ({len(run.history)} history rows, final grid {grid_text}, "
+            f"- **{run.label}**: `{run.given}` ({len(run.history)} history rows, final grid {grid_text}, "
             f"{evaluation})"
         )
     for table in TABLES:
@@ -70,7 +90,6 @@ def write_report(runs: Sequence[Run], out: Path, command: str) -> Report:
             f"No run holds an {EVAL_FILE}: `python -m common.evaluate --run RUN_DIR` adds quality numbers.",
         ]
     for title, name, _ in figures:
-        lines += ["", f"## {title}", "", f"![{title}]({name})"]
-    report = out / "report.md"
+        lines += ["", f"## {title}", "", f"![{title}]({link(out / name, report)})"]
     atomic_write_bytes(report, ("\n".join(lines) + "\n").encode())
     return Report(report, tuple(out / name for _, name, _ in figures))

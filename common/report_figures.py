@@ -120,3 +120,27 @@ def plot_quality(runs: Sequence[Run], keys: Sequence[str], path: Path) -> None:
     fig.suptitle("Sample quality during training (history.csv)")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_distance(runs: Sequence[Run], path: Path) -> None:
+    """The tracked floor-to-ceiling distance against images seen: one colour per setting, one line per
+    seed, on a log scale (0 is the real data, 1 uniform noise, in each data set's own evaluator)."""
+    from common.report_seeds import group_runs, tracked_distance, tracked_rows
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for i, group in enumerate(group_runs(runs)):
+        for j, run in enumerate(group.runs):
+            points = [(run.images_seen(row), tracked_distance(run, row)) for row in tracked_rows(run)]
+            points = [(x, y) for x, y in points if y is not None and y > 0]
+            if points:
+                label = group.label if j == 0 else None
+                ax.plot(*zip(*points, strict=True), color=f"C{i}", alpha=0.8, marker=".", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel(X_AXES["images"])
+    ax.set_ylabel("(FID - floor) / (ceiling - floor)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ax.set_title("Distance from the real data during training, one line per seed (history.csv)")
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -22,6 +22,7 @@ class Run(NamedTuple):
     record: dict[str, Any]  # config.json
     history: list[dict[str, float]]  # history.csv rows (empty cells left out)
     evaluation: dict[str, Any] | None  # eval.json, when the run was evaluated
+    given: str = ""  # the folder as the command line named it (the report shows no machine's absolute path)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def read_run(path: str | Path, label: str) -> Run:
     # config.json's one reader: a config.json another module rewrote (a data set beside another's image
     # shape) or one with values of the wrong type is not compared
     record, _, _ = open_run(run, None, f"common.compare {run.path}")
-    return Run(label, run, record, run.read_history(), run.read_eval())
+    return Run(label, run, record, run.read_history(), run.read_eval(), str(path))
 
 
 def read_runs(paths: Sequence[str | Path]) -> list[Run]:

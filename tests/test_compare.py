@@ -217,3 +217,82 @@ def test_module_runs_without_traceback(tmp_path):
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("common.compare")]
     assert lines == [f"common.compare: error: {tmp_path} is not a run directory (no config.json)"]
+
+
+def seeded_copy(source, target, seed: int, fid: float, collapse: bool = False, quality_fids=(400.0, 300.0)):
+    """A copy of a tiny run as if trained with another seed: its eval.json's FID, a tracked FID per row, the
+    tracking floor and ceiling in config.json, and (collapse) D(G(z)) pinned at 0.01 for 300 steps."""
+    shutil.copytree(source, target)
+    record = json.loads((target / "config.json").read_text())
+    record["config"]["seed"] = seed
+    record["config"]["out"] = str(target)
+    module = "dcgan_cifar" if record["config"]["dataset"] == "cifar10" else "dcgan_mnist"
+    record["commands"] = [f"{source.parent}/{module}/__main__.py train --out {target} --seed {seed}"]
+    record["tracking"] = {"n": 500, "every": 2, "real_fid": 100.0, "noise_fid": 1100.0}
+    (target / "config.json").write_text(json.dumps(record))
+    evaluation = json.loads(json.dumps(EVALUATION))
+    evaluation["generated"]["fid"] = fid  # floor 1.5, ceiling 456.75
+    evaluation["dataset"] = record["config"]["dataset"]
+    (target / "eval.json").write_text(json.dumps(evaluation))
+    rows = read_csv(target / "history.csv")
+    columns = [*rows[0], "fid"]
+    with open(target / "history.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row, tracked in zip(rows, quality_fids, strict=True):
+            writer.writerow({**row, "fid": tracked})
+        if collapse:  # a stretch of 300 steps with D(G(z)) at 0.01
+            for step in (100, 250, 400):
+                writer.writerow({**rows[-1], "step": step, "d_fake": 0.01, "fid": ""})
+    return target
+
+
+def section(report: str, title: str) -> str:
+    return report.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_seeds_open_the_report_with_an_answer_and_mean_sd(runs, tmp_path):
+    """Two settings over two seeds each: the answer and the tables are the runs' numbers, raw FIDs stay in
+    the within-one-data-set table, and the report written elsewhere links its figures into --out."""
+    root = tmp_path / "runs"
+    given = [
+        seeded_copy(runs["mnist"], root / "mnist-s0", 0, fid=1.5 + 0.1 * 455.25),
+        seeded_copy(runs["mnist"], root / "mnist-s1", 1, fid=1.5 + 0.2 * 455.25),
+        seeded_copy(runs["cifar"], root / "cifar-s0", 0, fid=1.5 + 0.3 * 455.25, collapse=True),
+        seeded_copy(runs["cifar"], root / "cifar-s1", 1, fid=1.5 + 0.5 * 455.25, quality_fids=(600.0, 500.0)),
+    ]
+    out, report_file = tmp_path / "figures", tmp_path / "docs" / "comparison.md"
+    report_file.parent.mkdir()
+    assert compare([*map(str, given), "--out", str(out), "--report", str(report_file)]) == 0
+    report = report_file.read_text()
+    assert not (out / "report.md").exists()
+    assert report.startswith("# MNIST vs CIFAR-10 horse\n")
+    answer = section(report, "The answer")
+    assert "MNIST 0.150 ± 0.071 (n = 500, 2 seeds); CIFAR-10 horse 0.400 ± 0.141" in answer
+    assert "MNIST ends nearer its real data than CIFAR-10 horse" in answer
+    # the matched budget: the most images both reached with a tracked FID (step 4 of batch 16)
+    matched = (
+        "At the same 64 images seen, the tracked distances are: MNIST 0.200 ± 0.000; CIFAR-10 horse 0.300"
+    )
+    assert matched in answer
+    assert "MNIST on 0 of 2 seeds; CIFAR-10 horse on 1 of 2 seeds" in answer
+    found = tables(report)
+    across = found["Across seeds: numbers that compare across data sets"]
+    within = found["Across seeds: numbers that compare only within one data set"]
+    distance = across["evaluated checkpoint: floor-to-ceiling distance (eval.json)"]
+    assert distance["MNIST (2 seeds)"] == "0.1500 ± 0.0707"
+    assert distance["CIFAR-10 horse (2 seeds)"] == "0.4000 ± 0.1414"
+    assert across["tracked distance at its best step"]["CIFAR-10 horse (2 seeds)"] == "0.3000 ± 0.1414"
+    assert "FID" not in across and "KID" not in across  # raw distances never sit across data sets
+    assert within["FID"]["MNIST (2 seeds)"] == f"{1.5 + 0.15 * 455.25:.2f} ± {0.1 * 455.25 / 2**0.5:.2f}"
+    for name in ("distance.png", "losses.png", "samples.png", "quality.png"):
+        assert f"](../figures/{name})" in report and (out / name).exists()
+    made = section(report, "How the runs were made")
+    assert "python -m dcgan_cifar train --out runs/cifar-s1 --seed 1" in made and str(tmp_path) not in made
+
+
+def test_no_answer_without_a_repeated_setting(runs, tmp_path):
+    out = tmp_path / "report"
+    assert compare([str(runs["mnist"]), str(runs["cifar"]), "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Comparison of runs\n") and "## The answer" not in report
