@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from common.data import CIFAR10_CLASSES
 from common.report_runs import Run
+from common.report_tables import evaluated
 from common.watch import collapse_stretches
 
 # config.json fields that differ between repeats of one setting without making it another setting
@@ -88,12 +89,8 @@ def scaled(fid: float | None, floor: float | None, ceiling: float | None) -> flo
 
 
 def evaluation(run: Run, *keys: str) -> Any:
-    found: Any = run.evaluation
-    for key in keys:
-        if not isinstance(found, dict) or found.get(key) is None:
-            return None
-        found = found[key]
-    return found
+    """eval.json's value at keys (None when the run has no eval.json or not that value)."""
+    return evaluated(*keys)(run)
 
 
 def evaluated_distance(run: Run) -> float | None:
