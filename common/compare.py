@@ -18,6 +18,7 @@ from common.quiet import start_quietly
 start_quietly()  # before anything imports TensorFlow: its start-up lines only with --verbose
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the report here instead of OUT/report.md (its figure links point into OUT)",
     )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="a paragraph under the report's title: what the files do not say (e.g. the load)",
+    )
     return parser
 
 
@@ -53,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_writable_dir(out)  # before reading anything: a bad --out is the cheapest error to report
         runs = read_runs(args.runs)
         path = Path(args.report) if args.report else None
-        report = write_report(runs, out, " ".join(["python -m common.compare", *argv]), path)
+        command_line = shlex.join(["python", "-m", "common.compare", *argv])
+        report = write_report(runs, out, command_line, path, args.note)
         print(f"wrote {report.path} and {len(report.figures)} figures ({len(runs)} runs)")
         return 0
 

@@ -33,7 +33,9 @@ def link(figure: Path, report: Path) -> str:
     return Path(os.path.relpath(figure, report.parent)).as_posix()
 
 
-def write_report(runs: Sequence[Run], out: Path, command: str, report: Path | None = None) -> Report:
+def write_report(
+    runs: Sequence[Run], out: Path, command: str, report: Path | None = None, note: str = ""
+) -> Report:
     """The report at `report` (default OUT/report.md), its figures in OUT. Runs that repeat a setting over
     seeds open it with the answer and the seed tables (common/report_seeds.py)."""
     check_writable_dir(out)
@@ -63,6 +65,8 @@ def write_report(runs: Sequence[Run], out: Path, command: str, report: Path | No
         f"Made by `{command}`. Every number below is read from the runs' files.",
         "",
     ]
+    if note:
+        lines += [note, ""]
     if over_seeds:
         lines += seeds_section(runs)
         if figures[0][1] == "distance.png":

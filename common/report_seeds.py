@@ -321,7 +321,7 @@ def answer(groups: Sequence[Group], budget: float | None) -> str:
     ]
     if shares:
         parts.append(
-            "The classifier calls the samples their class as often as unseen real images of it: "
+            "How often the classifier calls the samples their class, against unseen real images of it: "
             + "; ".join(shares)
             + "."
         )

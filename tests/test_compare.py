@@ -263,10 +263,11 @@ def test_seeds_open_the_report_with_an_answer_and_mean_sd(runs, tmp_path):
     ]
     out, report_file = tmp_path / "figures", tmp_path / "docs" / "comparison.md"
     report_file.parent.mkdir()
-    assert compare([*map(str, given), "--out", str(out), "--report", str(report_file)]) == 0
+    note = "Two runs at a time, one thread each."
+    assert compare([*map(str, given), "--out", str(out), "--report", str(report_file), "--note", note]) == 0
     report = report_file.read_text()
     assert not (out / "report.md").exists()
-    assert report.startswith("# MNIST vs CIFAR-10 horse\n")
+    assert report.startswith("# MNIST vs CIFAR-10 horse\n") and f"\n\n{note}\n\n## The answer" in report
     answer = section(report, "The answer")
     assert "MNIST 0.150 ± 0.071 (n = 500, 2 seeds); CIFAR-10 horse 0.400 ± 0.141" in answer
     assert "MNIST ends nearer its real data than CIFAR-10 horse" in answer
