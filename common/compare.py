@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_writable_dir(out)  # before reading anything: a bad --out is the cheapest error to report
         runs = read_runs(args.runs)
         path = Path(args.report) if args.report else None
-        command_line = shlex.join(["python", "-m", "common.compare", *argv])
+        # the note is the paragraph under the title: the command line names it instead of repeating it
+        shown = ["TEXT" if i and argv[i - 1] == "--note" else word for i, word in enumerate(argv)]
+        command_line = shlex.join(["python", "-m", "common.compare", *shown])
         report = write_report(runs, out, command_line, path, args.note)
         print(f"wrote {report.path} and {len(report.figures)} figures ({len(runs)} runs)")
         return 0
