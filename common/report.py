@@ -94,6 +94,7 @@ def write_report(
             f"No run holds an {EVAL_FILE}: `python -m common.evaluate --run RUN_DIR` adds quality numbers.",
         ]
     for title, name, _ in figures:
-        lines += ["", f"## {title}", "", f"![{title}]({link(out / name, report)})"]
+        if name != "distance.png":  # shown with the seed tables
+            lines += ["", f"## {title}", "", f"![{title}]({link(out / name, report)})"]
     atomic_write_bytes(report, ("\n".join(lines) + "\n").encode())
     return Report(report, tuple(out / name for _, name, _ in figures))
