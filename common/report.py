@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 from common.report_figures import plot_distance, plot_losses, plot_probabilities, plot_quality, plot_samples
 from common.report_runs import EVAL_FILE, Run
-from common.report_seeds import group_runs, repeated, seeds_section, tracking
-from common.report_tables import TABLES, markdown_table
+from common.report_seeds import group_runs, repeated, seeds_section
+from common.report_tables import TABLES, markdown_table, tracking
 from common.rundir import atomic_write_bytes, check_writable_dir
 
 
@@ -52,13 +52,16 @@ def write_report(
         figures.append(
             ("Sample quality during training", "quality.png", lambda r, p: plot_quality(r, quality_keys, p))
         )
-    over_seeds = repeated(runs)
-    if over_seeds and any(tracking(run) for run in runs):
-        figures.insert(0, ("Distance from the real data during training", "distance.png", plot_distance))
     for _, name, plot in figures:
         plot(runs, out / name)
+    groups = group_runs(runs)
+    over_seeds = repeated(groups)
+    # the distance over training belongs beside the seed tables, not with the per-run figures
+    distance = out / "distance.png" if over_seeds and any(tracking(run) for run in runs) else None
+    if distance:
+        plot_distance(runs, distance)
 
-    title = " vs ".join(g.label for g in group_runs(runs)) if over_seeds else "Comparison of runs"
+    title = " vs ".join(g.label for g in groups) if over_seeds else "Comparison of runs"
     lines = [
         f"# {title}",
         "",
@@ -68,9 +71,9 @@ def write_report(
     if note:
         lines += [note, ""]
     if over_seeds:
-        lines += seeds_section(runs)
-        if figures[0][1] == "distance.png":
-            lines += ["", f"![distance]({link(out / 'distance.png', report)})", ""]
+        lines += seeds_section(runs, groups)
+        if distance:
+            lines += ["", f"![distance]({link(distance, report)})", ""]
         lines += ["## Each run's files", ""]
     for run in runs:
         grid = run.final_grid
@@ -94,7 +97,7 @@ def write_report(
             f"No run holds an {EVAL_FILE}: `python -m common.evaluate --run RUN_DIR` adds quality numbers.",
         ]
     for title, name, _ in figures:
-        if name != "distance.png":  # shown with the seed tables
-            lines += ["", f"## {title}", "", f"![{title}]({link(out / name, report)})"]
+        lines += ["", f"## {title}", "", f"![{title}]({link(out / name, report)})"]
     atomic_write_bytes(report, ("\n".join(lines) + "\n").encode())
-    return Report(report, tuple(out / name for _, name, _ in figures))
+    drawn = [out / name for _, name, _ in figures] + ([distance] if distance else [])
+    return Report(report, tuple(drawn))

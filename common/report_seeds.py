@@ -18,8 +18,7 @@ from typing import Any, NamedTuple
 
 from common.data import CIFAR10_CLASSES
 from common.report_runs import Run
-from common.report_tables import evaluated
-from common.watch import collapse_stretches
+from common.report_tables import evaluated, lowest_fid, run_stretches, tracking
 
 # config.json fields that differ between repeats of one setting without making it another setting
 PER_RUN_FIELDS = frozenset({"seed", "out", "data_dir", "images", "resume", "no_progress", "verbose"})
@@ -73,9 +72,9 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
     return groups
 
 
-def repeated(runs: Sequence[Run]) -> bool:
+def repeated(groups: Sequence[Group]) -> bool:
     """Whether some setting was run over two seeds or more (the report then opens with the seed tables)."""
-    return any(len({run.config.get("seed") for run in group.runs}) > 1 for group in group_runs(runs))
+    return any(len({run.config.get("seed") for run in group.runs}) > 1 for group in groups)
 
 
 # --- per-run numbers -------------------------------------------------------------------------------
@@ -101,11 +100,6 @@ def evaluated_distance(run: Run) -> float | None:
     )
 
 
-def tracking(run: Run) -> dict[str, Any]:
-    value = run.record.get("tracking")
-    return value if isinstance(value, dict) else {}
-
-
 def tracked_rows(run: Run) -> list[dict[str, float]]:
     return [row for row in run.history if "fid" in row]
 
@@ -128,8 +122,14 @@ def matched_images(runs: Sequence[Run]) -> float | None:
     return None if not reached or None in reached else min(reached)
 
 
+def best_tracked(run: Run) -> dict[str, float] | None:
+    """The tracked row of the lowest FID (report_tables.lowest_fid's)."""
+    lowest = lowest_fid(run)
+    return None if lowest is None else {"fid": lowest[0], "step": lowest[1]}
+
+
 def collapse_count(run: Run) -> int:
-    return len(collapse_stretches(run.history, tracking(run).get("noise_fid")))
+    return len(run_stretches(run))
 
 
 def fid_over_floor(run: Run) -> float | None:
@@ -153,7 +153,6 @@ class Measure(NamedTuple):
 
 def measures(budget: float | None) -> tuple[list[Measure], list[Measure]]:
     """(numbers that compare across data sets, numbers that compare only within one)."""
-    best_row = lambda run: min(tracked_rows(run), key=lambda row: row["fid"], default=None)  # noqa: E731
     last_row = lambda run: (tracked_rows(run) or [None])[-1]  # noqa: E731
     across = [
         Measure("evaluated checkpoint: floor-to-ceiling distance (eval.json)", evaluated_distance, 4),
@@ -163,7 +162,7 @@ def measures(budget: float | None) -> tuple[list[Measure], list[Measure]]:
             4,
         ),
         Measure("tracked distance at the run's end", lambda run: tracked_distance(run, last_row(run)), 4),
-        Measure("tracked distance at its best step", lambda run: tracked_distance(run, best_row(run)), 4),
+        Measure("tracked distance at its best step", lambda run: tracked_distance(run, best_tracked(run)), 4),
         Measure(
             "target-class share (eval.json)", lambda run: evaluation(run, "generated", "target_class_share")
         ),
@@ -200,7 +199,7 @@ def measures(budget: float | None) -> tuple[list[Measure], list[Measure]]:
         Measure("KID", lambda run: evaluation(run, "generated", "kid"), 4),
         Measure("KID's standard error", lambda run: evaluation(run, "generated", "kid_stderr"), 4),
         Measure(
-            "best tracked FID (n in config.json's tracking)", lambda run: (best_row(run) or {}).get("fid"), 2
+            "best tracked FID (n in config.json's tracking)", lambda run: (lowest_fid(run) or (None,))[0], 2
         ),
         Measure("classifier test accuracy", lambda run: evaluation(run, "classifier", "test_accuracy"), 4),
     ]
@@ -328,9 +327,8 @@ def answer(groups: Sequence[Group], budget: float | None) -> str:
     return " ".join(parts)
 
 
-def seeds_section(runs: Sequence[Run]) -> list[str]:
-    """The report's opening lines when a setting was repeated over seeds."""
-    groups = group_runs(runs)
+def seeds_section(runs: Sequence[Run], groups: Sequence[Group]) -> list[str]:
+    """The report's opening lines when a setting was repeated over seeds (groups: group_runs(runs))."""
     budget = matched_images(runs)
     across, within = measures(budget)
     lines = [

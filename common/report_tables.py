@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from common.data import CIFAR10_CLASSES
 from common.report_runs import Run
-from common.watch import DFAKE_HIGH, DFAKE_LOW, SUSTAINED_STEPS, collapse_stretches
+from common.watch import DFAKE_HIGH, DFAKE_LOW, SUSTAINED_STEPS, Stretch, collapse_stretches
 
 MISSING = "—"
 
@@ -159,15 +159,19 @@ def best_checkpoint(run: Run) -> tuple[float, float] | None:
     return (best["fid"], best["step"]) if isinstance(best, dict) and "fid" in best else None
 
 
-def collapses(run: Run) -> str:
+def tracking(run: Run) -> dict[str, Any]:
+    """config.json's `tracking` (the tracked evaluation's n, floor and noise ceiling), or {}."""
+    value = run.record.get("tracking")
+    return value if isinstance(value, dict) else {}
+
+
+def run_stretches(run: Run) -> list[Stretch]:
     """The run's collapse stretches (common.watch), as config.json's noise ceiling and history.csv show."""
-    noise = (
-        run.record.get("tracking", {}).get("noise_fid")
-        if isinstance(run.record.get("tracking"), dict)
-        else None
-    )
-    stretches = collapse_stretches(run.history, noise)
-    return "; ".join(stretch.describe() for stretch in stretches) or "none"
+    return collapse_stretches(run.history, tracking(run).get("noise_fid"))
+
+
+def collapses(run: Run) -> str:
+    return "; ".join(stretch.describe() for stretch in run_stretches(run)) or "none"
 
 
 RUN_COLUMNS = (
