@@ -125,7 +125,8 @@ def plot_quality(runs: Sequence[Run], keys: Sequence[str], path: Path) -> None:
 def plot_distance(runs: Sequence[Run], path: Path) -> None:
     """The tracked floor-to-ceiling distance against images seen: one colour per setting, one line per
     seed, on a log scale (0 is the real data, 1 uniform noise, in each data set's own evaluator)."""
-    from common.report_seeds import group_runs, tracked_distance, tracked_rows
+    from common.report_seeds import group_runs, tracked_distance
+    from common.report_tables import tracked_rows
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 5))

@@ -18,7 +18,14 @@ from typing import Any, NamedTuple
 
 from common.data import CIFAR10_CLASSES
 from common.report_runs import Run
-from common.report_tables import evaluated, lowest_fid, run_stretches, tracking
+from common.report_tables import (
+    evaluated,
+    lowest_fid,
+    lowest_tracked_row,
+    run_stretches,
+    tracked_rows,
+    tracking,
+)
 
 # config.json fields that differ between repeats of one setting without making it another setting
 PER_RUN_FIELDS = frozenset({"seed", "out", "data_dir", "images", "resume", "no_progress", "verbose"})
@@ -100,10 +107,6 @@ def evaluated_distance(run: Run) -> float | None:
     )
 
 
-def tracked_rows(run: Run) -> list[dict[str, float]]:
-    return [row for row in run.history if "fid" in row]
-
-
 def tracked_distance(run: Run, row: dict[str, float] | None) -> float | None:
     if row is None:
         return None
@@ -120,12 +123,6 @@ def matched_images(runs: Sequence[Run]) -> float | None:
     """The most images seen that every run reached with a tracked evaluation: the matched budget."""
     reached = [max((run.images_seen(row) for row in tracked_rows(run)), default=None) for run in runs]
     return None if not reached or None in reached else min(reached)
-
-
-def best_tracked(run: Run) -> dict[str, float] | None:
-    """The tracked row of the lowest FID (report_tables.lowest_fid's)."""
-    lowest = lowest_fid(run)
-    return None if lowest is None else {"fid": lowest[0], "step": lowest[1]}
 
 
 def collapse_count(run: Run) -> int:
@@ -162,7 +159,9 @@ def measures(budget: float | None) -> tuple[list[Measure], list[Measure]]:
             4,
         ),
         Measure("tracked distance at the run's end", lambda run: tracked_distance(run, last_row(run)), 4),
-        Measure("tracked distance at its best step", lambda run: tracked_distance(run, best_tracked(run)), 4),
+        Measure(
+            "tracked distance at its best step", lambda run: tracked_distance(run, lowest_tracked_row(run)), 4
+        ),
         Measure(
             "target-class share (eval.json)", lambda run: evaluation(run, "generated", "target_class_share")
         ),

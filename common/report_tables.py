@@ -145,12 +145,18 @@ def at_step(pair: tuple[float, float]) -> str:
     return f"{pair[0]:.4g} (step {int(pair[1])})"
 
 
+def tracked_rows(run: Run) -> list[dict[str, float]]:
+    """history.csv's rows with a tracked FID."""
+    return [row for row in run.history if "fid" in row]
+
+
+def lowest_tracked_row(run: Run) -> dict[str, float] | None:
+    return min(tracked_rows(run), key=lambda row: row["fid"], default=None)
+
+
 def lowest_fid(run: Run) -> tuple[float, float] | None:
-    rows = [row for row in run.history if "fid" in row]
-    if not rows:
-        return None
-    best = min(rows, key=lambda row: row["fid"])
-    return best["fid"], best["step"]
+    best = lowest_tracked_row(run)
+    return None if best is None else (best["fid"], best["step"])
 
 
 def best_checkpoint(run: Run) -> tuple[float, float] | None:
